@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse
+
+from .context import accept_or_new, set_correlation_id
+
+HEADER = "X-Correlation-ID"
+
+
+class CorrelationIdMiddleware:
+    """Accepts or generates X-Correlation-ID, binds it for logs, echoes it, and adds X-Process-Time."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def _begin(self, request: HttpRequest) -> tuple[str, float]:
+        cid = accept_or_new(request.headers.get(HEADER))
+        set_correlation_id(cid)
+        request.correlation_id = cid  # type: ignore[attr-defined]
+        return cid, time.perf_counter()
+
+    @staticmethod
+    def _finish(response: HttpResponse, cid: str, started: float) -> HttpResponse:
+        response[HEADER] = cid
+        response["X-Process-Time"] = f"{(time.perf_counter() - started) * 1000:.2f}ms"
+        return response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if self.is_async:
+            return self.__acall__(request)
+        cid, started = self._begin(request)
+        try:
+            response = self.get_response(request)
+            assert isinstance(response, HttpResponse)
+            return self._finish(response, cid, started)
+        finally:
+            set_correlation_id(None)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        cid, started = self._begin(request)
+        try:
+            response = await self.get_response(request)  # type: ignore[misc]
+            return self._finish(response, cid, started)
+        finally:
+            set_correlation_id(None)

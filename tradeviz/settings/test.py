@@ -1,0 +1,20 @@
+"""The test suite: `make test`."""
+
+from __future__ import annotations
+
+from .base import *  # noqa: F403
+from .base import REST_FRAMEWORK
+from .environment import DATA_DIR, secret
+from .local_secret import local_secret_key
+
+DEBUG = False
+SECRET_KEY = secret("SECRET_KEY", required=False) or local_secret_key(DATA_DIR)
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Throttling is exercised by its own test with explicit rates.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+HEALTH_REQUIRE_BEAT = False
