@@ -6,7 +6,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
+from accounts import urls as accounts_urls
 from accounts.apis import ApiKeyListCreateApi, ApiKeyRevokeApi
+from labels import urls as labels_urls
+from marketdata import urls as marketdata_urls
+from options import urls as options_urls
+from strategies import urls as strategies_urls
 from tradeviz import health, metrics_view, views
 
 handler404 = "tradeviz.errors.handler404"
@@ -37,3 +42,16 @@ urlpatterns = [
     path("metrics", metrics_view.metrics, name="metrics"),
     path("api/v1/", include((api_v1, "api_v1"))),
 ]
+
+# Each app mounts its API under /api/v1/ (namespace "<app>_api") and its pages under / ("<app>").
+for _name, _module in (
+    ("marketdata", marketdata_urls),
+    ("options", options_urls),
+    ("strategies", strategies_urls),
+    ("accounts", accounts_urls),
+    ("labels", labels_urls),
+):
+    urlpatterns += [
+        path("api/v1/", include((_module.api_patterns, f"{_name}_api"))),
+        path("", include((_module.page_patterns, _name))),
+    ]

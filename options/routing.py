@@ -1,0 +1,7 @@
+"""WebSocket routes of the options app (mounted under /ws/ by tradeviz.routing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+websocket_urlpatterns: list[Any] = []
