@@ -22,7 +22,7 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     readonly_fields = ("prefix", "created_at", "last_used_at")
     actions = ("revoke",)
 
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> Any:
         if obj is None:
             return ["user", "name"]
         return ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]

@@ -35,7 +35,8 @@ def hash_key(raw_key: str) -> str:
 
 
 def parse_prefix(raw_key: str) -> str | None:
-    parts = raw_key.split("_")
+    # The secret part is urlsafe base64 and may itself contain "_"; the prefix is hex.
+    parts = raw_key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_SCHEME or not parts[1] or not parts[2]:
         return None
     return parts[1]

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
 from accounts import urls as accounts_urls
-from accounts.apis import ApiKeyListCreateApi, ApiKeyRevokeApi
+from accounts.apis import ApiKeyListCreateApi, ApiKeyRevokeApi, MeApi
 from labels import urls as labels_urls
 from marketdata import urls as marketdata_urls
 from options import urls as options_urls
@@ -25,6 +25,7 @@ api_v1 = [
     path("auth/token/", TokenObtainPairView.as_view(), name="token_obtain"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("auth/token/verify/", TokenVerifyView.as_view(), name="token_verify"),
+    path("auth/me/", MeApi.as_view(), name="me"),
     path("auth/api-keys/", ApiKeyListCreateApi.as_view(), name="api_keys"),
     path("auth/api-keys/<int:key_id>/", ApiKeyRevokeApi.as_view(), name="api_key_revoke"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -12,7 +12,11 @@ HEADER = "X-Correlation-ID"
 
 
 class CorrelationIdMiddleware:
-    """Accepts or generates X-Correlation-ID, binds it for logs, echoes it, and adds X-Process-Time."""
+    """Accepts or generates X-Correlation-ID, binds it for logs, echoes it, and adds X-Process-Time.
+
+    The id is not unbound on the way out: Django logs 4xx/5xx responses (django.request) after the
+    middleware chain returns, and those lines must carry it too. Each request binds its own id first.
+    """
 
     sync_capable = True
     async_capable = True
@@ -39,17 +43,11 @@ class CorrelationIdMiddleware:
         if self.is_async:
             return self.__acall__(request)
         cid, started = self._begin(request)
-        try:
-            response = self.get_response(request)
-            assert isinstance(response, HttpResponse)
-            return self._finish(response, cid, started)
-        finally:
-            set_correlation_id(None)
+        response = self.get_response(request)
+        assert isinstance(response, HttpResponse)
+        return self._finish(response, cid, started)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         cid, started = self._begin(request)
-        try:
-            response = await self.get_response(request)  # type: ignore[misc]
-            return self._finish(response, cid, started)
-        finally:
-            set_correlation_id(None)
+        response = await self.get_response(request)  # type: ignore[misc]
+        return self._finish(response, cid, started)

@@ -178,6 +178,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Market data, UDF datafeed, F&O analytics, strategies and accounts for NSE.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # Swagger UI assets are served locally, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -254,5 +255,6 @@ WS_IDLE_TIMEOUT_SECONDS = env.int("WS_IDLE_TIMEOUT_SECONDS", default=120)
 TICK_STREAM = env.str("TICK_STREAM", default="md:ticks")
 ORDER_STREAM = env.str("ORDER_STREAM", default="md:orders")
 TICKER_SERVICE_URL = env.str("TICKER_SERVICE_URL", default="")
+DEMO_DATA = env.bool("DEMO_DATA", default=True)
 PRICE_DECIMAL_PLACES = 4
 PRICE_MAX_DIGITS = 18

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import *  # noqa: F403
-from .base import REST_FRAMEWORK
+from .base import REST_FRAMEWORK, STATIC_ROOT
 from .environment import DATA_DIR, secret
 from .local_secret import local_secret_key
 
@@ -18,3 +18,7 @@ STORAGES = {
 # Throttling is exercised by its own test with explicit rates.
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
 HEALTH_REQUIRE_BEAT = False
+
+# WhiteNoise looks for STATIC_ROOT at start-up; in dev and test files come from the finders.
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
