@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import django_stubs_ext
 
-from .environment import BASE_DIR, DATA_DIR, env, load_env_files
+from .environment import BASE_DIR, DATA_DIR, env, load_env_files, secret
 
 load_env_files()
 # Lets admin and model classes be subscripted for type checking (ModelAdmin[Model]).
@@ -240,7 +240,7 @@ LOGGING = {
 PROMETHEUS_EXPORT_MIGRATIONS = False
 # /metrics answers these networks, or any caller presenting METRICS_BEARER_TOKEN.
 METRICS_ALLOWED_NETWORKS: list[str] = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
-METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+METRICS_BEARER_TOKEN = secret("METRICS_BEARER_TOKEN", required=False)
 
 HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=180)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
