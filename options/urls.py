@@ -4,5 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-api_patterns: list[Any] = []
+from django.urls import path
+
+from options.apis.expiries import ExpiryListApi
+
+api_patterns: list[Any] = [
+    path("fo/expiries", ExpiryListApi.as_view(), name="fo_expiries"),
+]
 page_patterns: list[Any] = []

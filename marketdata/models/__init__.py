@@ -1,5 +1,23 @@
 from __future__ import annotations
 
+from .calendar import (
+    CalendarFetchRun,
+    CorporateAction,
+    CorporateActionType,
+    FetchJob,
+    FetchStatus,
+    SpecialSession,
+    TradingHoliday,
+)
 from .instruments import Exchange, Instrument, InstrumentType
 
 __all__ = ["Exchange", "Instrument", "InstrumentType"]
+__all__ += [
+    "CalendarFetchRun",
+    "CorporateAction",
+    "CorporateActionType",
+    "FetchJob",
+    "FetchStatus",
+    "SpecialSession",
+    "TradingHoliday",
+]

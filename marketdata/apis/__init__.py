@@ -1,0 +1,1 @@
+"""DRF APIs of the marketdata app, one module per concern (calendar, udf, ...)."""

@@ -1,0 +1,1 @@
+"""Writes of the marketdata app (HackSoft services): one module per concern."""

@@ -1,0 +1,76 @@
+"""Celery tasks of the marketdata app. Each takes ids or ISO strings and calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from tradeviz.errors import UpstreamUnavailable
+
+# --- calendar ---------------------------------------------------------------------------------------
+# The HTTP layer already retries within a run (tenacity); these task-level retries cover a source
+# that stays down for minutes. Time limits bound a hung source: 3 attempts x 20 s + backoff < 120 s.
+CALENDAR_FETCH_SOFT_TIME_LIMIT = 120
+CALENDAR_FETCH_TIME_LIMIT = 180
+CALENDAR_FETCH_MAX_RETRIES = 3
+CALENDAR_FETCH_RETRY_BACKOFF = 300
+CALENDAR_FETCH_RETRY_BACKOFF_MAX = 1800
+
+
+@shared_task(
+    name="marketdata.fetch_holidays",
+    ignore_result=True,
+    autoretry_for=(UpstreamUnavailable,),
+    max_retries=CALENDAR_FETCH_MAX_RETRIES,
+    retry_backoff=CALENDAR_FETCH_RETRY_BACKOFF,
+    retry_backoff_max=CALENDAR_FETCH_RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    soft_time_limit=CALENDAR_FETCH_SOFT_TIME_LIMIT,
+    time_limit=CALENDAR_FETCH_TIME_LIMIT,
+)
+def fetch_holidays() -> int:
+    """Refresh holidays and special sessions from HOLIDAYS_SOURCE_URL; returns the CalendarFetchRun id."""
+    from marketdata.services.calendar_fetch import fetch_holidays as fetch
+
+    return fetch().pk
+
+
+@shared_task(
+    name="marketdata.fetch_corporate_actions",
+    ignore_result=True,
+    autoretry_for=(UpstreamUnavailable,),
+    max_retries=CALENDAR_FETCH_MAX_RETRIES,
+    retry_backoff=CALENDAR_FETCH_RETRY_BACKOFF,
+    retry_backoff_max=CALENDAR_FETCH_RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    soft_time_limit=CALENDAR_FETCH_SOFT_TIME_LIMIT,
+    time_limit=CALENDAR_FETCH_TIME_LIMIT,
+)
+def fetch_corporate_actions() -> int:
+    """Refresh corporate actions from CORPORATE_ACTIONS_SOURCE_URL; returns the CalendarFetchRun id."""
+    from marketdata.services.calendar_fetch import fetch_corporate_actions as fetch
+
+    return fetch().pk
+
+
+@shared_task(
+    name="marketdata.apply_corporate_actions",
+    ignore_result=True,
+    soft_time_limit=CALENDAR_FETCH_SOFT_TIME_LIMIT,
+    time_limit=CALENDAR_FETCH_TIME_LIMIT,
+)
+def apply_corporate_actions(as_of: str | None = None) -> list[int]:
+    """Adjust derivatives' strikes and lot sizes for actions whose ex-date has come (idempotent)."""
+    from datetime import date
+
+    from marketdata.corporate_actions import apply_due_corporate_actions
+    from marketdata.models import FetchJob
+    from marketdata.services.calendar import UpsertCounts
+    from marketdata.services.calendar_fetch import record_job_run
+
+    applied = apply_due_corporate_actions(as_of=date.fromisoformat(as_of) if as_of else None)
+    record_job_run(
+        job=FetchJob.APPLY_CORPORATE_ACTIONS,
+        counts=UpsertCounts(updated=len(applied)),
+        details={"applied_action_ids": applied},
+    )
+    return applied

@@ -1,0 +1,1 @@
+"""DRF APIs of the options app."""
