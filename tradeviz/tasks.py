@@ -9,3 +9,4 @@ from tradeviz.health import record_beat_heartbeat
 def beat_heartbeat() -> None:
     """Scheduled by beat; /health/ready reads its timestamp to know beat and a worker are alive."""
     record_beat_heartbeat()
+from tradeviz.timeseries.tasks import refresh_rollups  # noqa: E402, F401

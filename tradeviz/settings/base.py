@@ -98,6 +98,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5))
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_tradeviz")}
+TIMESCALE_MODE = env.str("TIMESCALE_MODE", default="auto")  # auto: TimescaleDB when installed; off: plain PostgreSQL
 
 REDIS_URL: str = env.str("REDIS_URL")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
