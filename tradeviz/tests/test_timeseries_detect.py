@@ -82,3 +82,52 @@ def test_clear_cache_forces_a_new_probe(django_assert_num_queries: Any) -> None:
     clear_timescale_cache("default")
     with django_assert_num_queries(1):
         timescale_available()
+
+
+# --- the guarded timescale engine ------------------------------------------------------------------
+
+
+@pytest.fixture
+def engine_connection() -> Iterator[Any]:
+    """A second connection to the test database through the guarded timescale engine."""
+    from tradeviz.db.backends.timescale.base import DatabaseWrapper
+
+    # alias "default": connection signal handlers look the alias up in django.db.connections.
+    wrapper = DatabaseWrapper({**connection.settings_dict}, alias="default")
+    yield wrapper
+    wrapper.close()
+
+
+def _create_extension_statements(wrapper: Any) -> list[str]:
+    return [q["sql"] for q in wrapper.queries if "CREATE EXTENSION" in q["sql"].upper()]
+
+
+@pytest.mark.django_db
+@override_settings(TIMESCALE_MODE="off")
+def test_engine_does_not_create_the_extension_when_mode_is_off(engine_connection: Any) -> None:
+    engine_connection.force_debug_cursor = True
+    engine_connection.prepare_database()
+    assert _create_extension_statements(engine_connection) == []
+
+
+@pytest.mark.django_db
+def test_engine_skips_the_extension_when_the_server_cannot_load_it(
+    engine_connection: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tradeviz.db.backends.timescale import base
+
+    if _extension_installed():
+        pytest.skip("the extension is already installed in this test database")
+    # A loader GUC that no server defines: as on a server without shared_preload_libraries.
+    monkeypatch.setattr(base, "LOADER_GUC", "timescaledb.no_such_setting_for_tests")
+    engine_connection.force_debug_cursor = True
+    with caplog.at_level(logging.WARNING, logger=base.__name__):
+        engine_connection.prepare_database()
+    assert _create_extension_statements(engine_connection) == []
+    assert [r.getMessage() for r in caplog.records if r.name == base.__name__] == [
+        "timescaledb extension unavailable; using plain PostgreSQL"
+    ]
+    # The connection is still usable afterwards.
+    with engine_connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
