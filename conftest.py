@@ -9,6 +9,20 @@ import pytest
 
 os.environ.setdefault("DJANGO_ENV", "test")
 
+TRANSACTIONAL_FIXTURES = ("live_server", "transactional_db")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Transactional tests flush the database when they end, which would wipe what data migrations
+    seeded (holidays, beat schedules) for every later test; serialized rollback restores it."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        transactional = bool(marker and marker.kwargs.get("transaction")) or any(
+            name in getattr(item, "fixturenames", ()) for name in TRANSACTIONAL_FIXTURES
+        )
+        if transactional and "django_db_serialized_rollback" not in item.fixturenames:  # type: ignore[attr-defined]
+            item.fixturenames.append("django_db_serialized_rollback")  # type: ignore[attr-defined]
+
 
 @pytest.fixture
 def user(django_user_model: Any) -> Any:

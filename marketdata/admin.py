@@ -16,7 +16,7 @@ from marketdata.corporate_actions import (
     corporate_action_save,
     corporate_action_values,
 )
-from marketdata.models import CalendarFetchRun, CorporateAction, SpecialSession, TradingHoliday
+from marketdata.models import CalendarFetchRun, CorporateAction, Instrument, SpecialSession, TradingHoliday
 from marketdata.services.calendar import (
     admin_source,
     special_session_delete,
@@ -210,3 +210,25 @@ class CalendarFetchRunAdmin(admin.ModelAdmin[CalendarFetchRun]):
 
 
 # === Instruments =====================================================================================
+
+
+@admin.register(Instrument)
+class InstrumentAdmin(admin.ModelAdmin[Instrument]):
+    """The instrument master is loaded from the broker CSV (load_instruments); admins fix single rows."""
+
+    list_display = ("symbol", "instrument_token", "instrument_type", "underlying", "expiry", "strike", "lot_size",
+                    "tick_size", "is_active")
+    list_filter = ("exchange", "instrument_type", "is_active")
+    search_fields = ("tradingsymbol", "name", "underlying", "=instrument_token")
+    readonly_fields = ("symbol", "updated_at")
+    ordering = ("exchange", "tradingsymbol")
+    list_per_page = 100
+    actions = ("deactivate", "activate")
+
+    @admin.action(description="Deactivate selected instruments")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Instrument]) -> None:
+        self.message_user(request, f"Deactivated {queryset.update(is_active=False)} instrument(s).")
+
+    @admin.action(description="Activate selected instruments")
+    def activate(self, request: HttpRequest, queryset: QuerySet[Instrument]) -> None:
+        self.message_user(request, f"Activated {queryset.update(is_active=True)} instrument(s).")

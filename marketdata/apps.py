@@ -5,3 +5,9 @@ from django.apps import AppConfig
 
 class MarketdataConfig(AppConfig):
     name = "marketdata"
+    verbose_name = "Market data"
+
+    def ready(self) -> None:
+        from marketdata import rollups
+
+        rollups.register()

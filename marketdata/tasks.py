@@ -74,3 +74,39 @@ def apply_corporate_actions(as_of: str | None = None) -> list[int]:
         details={"applied_action_ids": applied},
     )
     return applied
+
+
+# --- backfill ---------------------------------------------------------------------------------------
+BACKFILL_SOFT_TIME_LIMIT = 300
+BACKFILL_TIME_LIMIT = 360
+BACKFILL_MAX_RETRIES = 3
+BACKFILL_RETRY_BACKOFF = 60
+
+
+@shared_task(
+    name="marketdata.backfill_instrument",
+    ignore_result=True,
+    autoretry_for=(UpstreamUnavailable,),
+    max_retries=BACKFILL_MAX_RETRIES,
+    retry_backoff=BACKFILL_RETRY_BACKOFF,
+    retry_jitter=True,
+    soft_time_limit=BACKFILL_SOFT_TIME_LIMIT,
+    time_limit=BACKFILL_TIME_LIMIT,
+)
+def backfill_instrument(instrument_id: int, start: str, end: str) -> int:
+    """Fill the gaps of one instrument between two ISO dates; returns bars written. Idempotent."""
+    from datetime import date
+
+    from marketdata.models import Instrument
+    from marketdata.services.backfill import backfill_instrument as backfill
+
+    instrument = Instrument.objects.get(pk=instrument_id)
+    return backfill(instrument=instrument, start=date.fromisoformat(start), end=date.fromisoformat(end)).written
+
+
+@shared_task(name="marketdata.backfill_active", ignore_result=True, soft_time_limit=60, time_limit=90)
+def backfill_active() -> int:
+    """After the session: queue a backfill for every active instrument that traded recently."""
+    from marketdata.services.backfill import queue_backfills
+
+    return queue_backfills()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from .bars import Bar
 from .calendar import (
     CalendarFetchRun,
     CorporateAction,
@@ -11,7 +12,7 @@ from .calendar import (
 )
 from .instruments import Exchange, Instrument, InstrumentType
 
-__all__ = ["Exchange", "Instrument", "InstrumentType"]
+__all__ = ["Bar", "Exchange", "Instrument", "InstrumentType"]
 __all__ += [
     "CalendarFetchRun",
     "CorporateAction",

@@ -235,6 +235,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "asyncio": {"level": "WARNING"},
+        # httpx logs whole request URLs at INFO; source URLs may carry tokens.
+        "httpx": {"level": "WARNING"},
     },
 }
 
@@ -256,8 +258,29 @@ WS_IDLE_TIMEOUT_SECONDS = env.int("WS_IDLE_TIMEOUT_SECONDS", default=120)
 TICK_STREAM = env.str("TICK_STREAM", default="md:ticks")
 ORDER_STREAM = env.str("ORDER_STREAM", default="md:orders")
 TICKER_SERVICE_URL = env.str("TICKER_SERVICE_URL", default="")
+TICKER_TIMEOUT_SECONDS = env.float("TICKER_TIMEOUT_SECONDS", default=5.0)
+TICKER_RETRIES = env.int("TICKER_RETRIES", default=3)
+BACKFILL_LOOKBACK_DAYS = env.int("BACKFILL_LOOKBACK_DAYS", default=5)
 DEMO_DATA = env.bool("DEMO_DATA", default=True)
+UDF_MAX_BARS = env.int("UDF_MAX_BARS", default=20_000)
+UDF_ADJUST_FOR_CORPORATE_ACTIONS = env.bool("UDF_ADJUST_FOR_CORPORATE_ACTIONS", default=True)
+HISTORY_CACHE_ENABLED = env.bool("HISTORY_CACHE_ENABLED", default=True)
+HISTORY_CACHE_NAMESPACE = env.str("HISTORY_CACHE_NAMESPACE", default="tv:hist")
+HISTORY_CACHE_L1_BYTES = env.int("HISTORY_CACHE_L1_BYTES", default=64 * 1024 * 1024)
+HISTORY_CACHE_TTL_INTRADAY = env.int("HISTORY_CACHE_TTL_INTRADAY", default=60)
+HISTORY_CACHE_TTL_DAILY = env.int("HISTORY_CACHE_TTL_DAILY", default=3600)
 PRICE_DECIMAL_PLACES = 4
 PRICE_MAX_DIGITS = 18
+CHART_DEFAULT_SYMBOL = env.str("CHART_DEFAULT_SYMBOL", default="NSE:NIFTY 50")
 HOLIDAYS_SOURCE_URL = env.str("HOLIDAYS_SOURCE_URL", default="")
 CORPORATE_ACTIONS_SOURCE_URL = env.str("CORPORATE_ACTIONS_SOURCE_URL", default="")
+# Tick consumer (manage.py consume_ticks, docs/ingestion.md).
+TICK_CONSUMER_GROUP = env.str("TICK_CONSUMER_GROUP", default="tick-consumers")
+TICK_BATCH_ENTRIES = env.int("TICK_BATCH_ENTRIES", default=200)
+TICK_BLOCK_MS = env.int("TICK_BLOCK_MS", default=100)
+TICK_GRACE_SECONDS = env.float("TICK_GRACE_SECONDS", default=0.2)
+TICK_PUBLISH_INTERVAL_MS = env.int("TICK_PUBLISH_INTERVAL_MS", default=250)
+TICK_CLAIM_MIN_IDLE_MS = env.int("TICK_CLAIM_MIN_IDLE_MS", default=30_000)
+TICK_MAX_FUTURE_SECONDS = env.float("TICK_MAX_FUTURE_SECONDS", default=10.0)
+TICK_READY_MAX_LAG_SECONDS = env.float("TICK_READY_MAX_LAG_SECONDS", default=30.0)
+TICK_METRICS_PORT = env.int("TICK_METRICS_PORT", default=0)

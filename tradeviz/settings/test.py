@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from .base import *  # noqa: F403
 from .base import REST_FRAMEWORK, STATIC_ROOT
 from .environment import DATA_DIR, secret
@@ -22,3 +24,7 @@ HEALTH_REQUIRE_BEAT = False
 # WhiteNoise looks for STATIC_ROOT at start-up; in dev and test files come from the finders.
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# Each test run gets its own Redis key space: databases are recreated between runs (ids repeat)
+# while Redis keeps its keys, and several runs may share one Redis.
+HISTORY_CACHE_NAMESPACE = f"tv:test:{uuid.uuid4().hex[:12]}:hist"
