@@ -135,7 +135,7 @@ def _time_value_and_vega(
     d1, d2 = d1_d2(forward, strike, total_vol)
     psi = np.where(forward > strike, PUT, CALL)
     n = d1.size
-    # One erfc pass over both arguments halves the dominant cost of an iteration.
+    # One CDF pass over both arguments halves the dominant cost of an iteration.
     cdf = norm_cdf(np.concatenate([psi * d1, psi * d2]))
     value = psi * (forward * cdf[:n] - strike * cdf[n:])
     vega = forward * norm_pdf(d1) * sqrt_t

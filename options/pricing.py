@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
@@ -51,118 +52,23 @@ PUT = -1.0
 _CALL_NAMES = frozenset({"CE", "C", "CALL"})
 _PUT_NAMES = frozenset({"PE", "P", "PUT"})
 
-_SQRT_TWO = math.sqrt(2.0)
 _INV_SQRT_TWO_PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 # --------------------------------------------------------------------------------------------------
-# Normal distribution. numpy has no erf, and scipy is not a runtime dependency; W. J. Cody's rational
-# Chebyshev approximations (Math. Comp. 1969; the netlib CALERF routine used by Jaeckel's "Let's be
-# rational") give erfc to ~1e-16 *relative* accuracy far into the tail, which deep-OTM prices,
-# short-dated greeks and the IV solver need (1 - erf(x) loses every digit there).
-
-_ERF_A = (
-    3.1611237438705656,
-    113.864154151050156,
-    377.485237685302021,
-    3209.37758913846947,
-    0.185777706184603153,
-)
-_ERF_B = (23.6012909523441209, 244.024637934444173, 1282.61652607737228, 2844.23683343917062)
-_ERF_C = (
-    0.564188496988670089,
-    8.88314979438837594,
-    66.1191906371416295,
-    298.635138197400131,
-    881.95222124176909,
-    1712.04761263407058,
-    2051.07837782607147,
-    1230.33935479799725,
-    2.15311535474403846e-8,
-)
-_ERF_D = (
-    15.7449261107098347,
-    117.693950891312499,
-    537.181101862009858,
-    1621.38957456669019,
-    3290.79923573345963,
-    4362.61909014324716,
-    3439.36767414372164,
-    1230.33935480374942,
-)
-_ERF_P = (
-    0.305326634961232344,
-    0.360344899949804439,
-    0.125781726111229246,
-    0.0160837851487422766,
-    6.58749161529837803e-4,
-    0.0163153871373020978,
-)
-_ERF_Q = (
-    2.56852019228982242,
-    1.87295284992346047,
-    0.527905102951428412,
-    0.0605183413124413191,
-    0.00233520497626869185,
-)
-_ERF_SMALL_REGION = 0.46875
-_ERF_MID_REGION = 4.0
-# erfc(x) underflows to 0 in double precision beyond this argument.
-_ERFC_UNDERFLOW = 26.543
-_ONE_OVER_SQRT_PI = 0.56418958354775628695
-# exp(-y^2) is evaluated as exp(-r^2)·exp(-(y-r)(y+r)) with r = y rounded down to 1/16, so that
-# y^2 is never formed with a rounding error that exp() would amplify.
-_EXP_SPLIT = 16.0
-
-
-def _exp_minus_square(y: FloatArray) -> FloatArray:
-    r = np.trunc(y * _EXP_SPLIT) / _EXP_SPLIT
-    result: FloatArray = np.exp(-r * r) * np.exp(-(y - r) * (y + r))
-    return result
+# Normal distribution: scipy's ndtr/erfc (Cephes) keep full *relative* accuracy far into the tail,
+# which deep-OTM prices, short-dated greeks and the IV solver need (1 - erf(x) loses every digit).
 
 
 def erfc(x: FloatArray) -> FloatArray:
-    """Complementary error function, elementwise, relative accuracy ~1e-16 for all finite x."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.abs(x)
-    with np.errstate(all="ignore"):
-        # |x| <= 0.46875: erf by a rational function, erfc = 1 - erf (no cancellation here).
-        ysq = y * y
-        num = _ERF_A[4] * ysq
-        den = ysq
-        for a, b in zip(_ERF_A[:3], _ERF_B[:3], strict=True):
-            num = (num + a) * ysq
-            den = (den + b) * ysq
-        small = 1.0 - x * (num + _ERF_A[3]) / (den + _ERF_B[3])
-
-        # 0.46875 < |x| <= 4
-        num = _ERF_C[8] * y
-        den = y
-        for c, d in zip(_ERF_C[:7], _ERF_D[:7], strict=True):
-            num = (num + c) * y
-            den = (den + d) * y
-        mid = (num + _ERF_C[7]) / (den + _ERF_D[7]) * _exp_minus_square(y)
-
-        # |x| > 4: asymptotic rational form in 1/x^2
-        inv = 1.0 / (y * y)
-        num = _ERF_P[5] * inv
-        den = inv
-        for p, q in zip(_ERF_P[:4], _ERF_Q[:4], strict=True):
-            num = (num + p) * inv
-            den = (den + q) * inv
-        tail = (_ONE_OVER_SQRT_PI - inv * (num + _ERF_P[4]) / (den + _ERF_Q[4])) / y
-        tail = np.where(y >= _ERFC_UNDERFLOW, 0.0, tail * _exp_minus_square(y))
-
-        positive = np.where(y <= _ERF_MID_REGION, mid, tail)
-        # erfc(-y) = 2 - erfc(y); the small region already used the signed argument.
-        large = np.where(x < 0, 2.0 - positive, positive)
-        result: FloatArray = np.where(y <= _ERF_SMALL_REGION, small, large)
+    """Complementary error function, elementwise."""
+    result: FloatArray = special.erfc(np.asarray(x, dtype=np.float64))
     return result
 
 
 def norm_cdf(z: FloatArray) -> FloatArray:
     """Standard normal CDF, accurate in relative terms deep into the lower tail."""
-    result: FloatArray = 0.5 * erfc(-np.asarray(z, dtype=np.float64) / _SQRT_TWO)
+    result: FloatArray = special.ndtr(np.asarray(z, dtype=np.float64))
     return result
 
 
