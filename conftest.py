@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("DJANGO_ENV", "test")
 
+pytest_plugins = ["tradeviz.testing.browser"]
+
 TRANSACTIONAL_FIXTURES = ("live_server", "transactional_db")
 
 

@@ -6,10 +6,13 @@ from typing import Any
 
 from django.urls import path
 
+from marketdata import views
 from marketdata.apis.calendar import HolidayListApi, SessionListApi
 
 api_patterns: list[Any] = []
-page_patterns: list[Any] = []
+page_patterns: list[Any] = [
+    path("chart/", views.chart, name="chart"),
+]
 
 # Market calendar (reference data; see docs/calendar.md).
 api_patterns += [
