@@ -211,6 +211,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Workers and beat log through Django's LOGGING (JSON lines with correlation ids), not Celery's format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- observability and health -----------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
