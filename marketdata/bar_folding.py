@@ -211,6 +211,12 @@ def cached_bounds(resolution: Resolution, exchange: str, moment: datetime) -> Bu
     return _bounds(resolution, start, end, close_at)
 
 
+def uncalendared_bounds(resolution: Resolution, moment: datetime) -> BucketBounds:
+    """Bounds of the bucket holding `moment`, closing at its own end (when the calendar is unreadable)."""
+    start, end = _raw_bounds(resolution, moment)
+    return _bounds(resolution, start, end, int(end.timestamp()))
+
+
 def bucket_bounds(resolution: Resolution, exchange: str, moment: datetime) -> BucketBounds:
     """Bounds of the bucket holding `moment` (may read the calendar: call from sync code)."""
     start, end = _raw_bounds(resolution, moment)

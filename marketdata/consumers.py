@@ -24,7 +24,14 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from marketdata.bar_folding import BarFolder, Bucket, bucket_bounds, cached_bounds
+from marketdata.bar_folding import (
+    BarFolder,
+    Bucket,
+    BucketBounds,
+    bucket_bounds,
+    cached_bounds,
+    uncalendared_bounds,
+)
 from marketdata.live import bar_group
 from marketdata.selectors.instruments import InstrumentRef, instrument_by_symbol
 from marketdata.selectors.live import bar_seed
@@ -49,6 +56,9 @@ class TickSubscription:
     folder: BarFolder
     joined: bool = False
     header: dict[str, Any] = field(default_factory=dict)
+    # Events that arrived while the subscription waited on the database (its snapshot, or the
+    # calendar for a new bucket), applied in order when it is done; None: apply them at once.
+    pending: list[dict[str, Any]] | None = None
 
 
 @database_sync_to_async
@@ -67,7 +77,14 @@ def _seed(subscription: TickSubscription, now: datetime) -> Bucket | None:
     return None if seed is None else subscription.folder.seed(seed)
 
 
-_bounds = database_sync_to_async(bucket_bounds)
+@database_sync_to_async
+def _bounds(subscription: TickSubscription, moment: datetime) -> BucketBounds:
+    try:
+        return bucket_bounds(subscription.resolution, subscription.instrument.exchange, moment)
+    except Exception:
+        # The calendar is unreadable (database down): the bucket closes at its own end.
+        logger.exception("WebSocket ticks: reading the bucket close of %s failed", subscription.header)
+        return uncalendared_bounds(subscription.resolution, moment)
 
 
 class TicksConsumer(StreamConsumer):
@@ -105,15 +122,17 @@ class TicksConsumer(StreamConsumer):
 
     async def start_subscription(self, key: Hashable, subscription: Any, *, request_id: Any = None) -> None:
         sub: TickSubscription = subscription
-        # Join before reading the snapshot: an update published meanwhile waits in the channel
-        # layer and is merged after it (re-publishing a minute replaces it, so nothing counts twice).
+        # Join before reading the snapshot: updates published meanwhile are held and merged after
+        # it (re-publishing a minute replaces it, so nothing counts twice).
+        sub.pending = []
+        self.by_instrument.setdefault(sub.instrument.id, {})[key] = sub  # type: ignore[index]
         await self.join(bar_group(sub.instrument.id))
         sub.joined = True
-        self.by_instrument.setdefault(sub.instrument.id, {})[key] = sub  # type: ignore[index]
         self.reply(self.subscribed_message(key, sub), request_id=request_id)
         bucket = await _seed(sub, self.now())
         if bucket is not None:
             self._push_bar(key, sub, bucket)
+        self._drain(key, sub)
 
     async def resend_subscription(self, key: Hashable, subscription: Any, *, request_id: Any = None) -> None:
         sub: TickSubscription = subscription
@@ -140,36 +159,67 @@ class TicksConsumer(StreamConsumer):
 
     # --- channel-layer events --------------------------------------------------------------------
 
-    async def md_bar(self, event: dict[str, Any]) -> None:
+    def md_bar(self, event: dict[str, Any]) -> None:
         """A 1-minute bar from the tick consumer: update every subscription to its instrument."""
         subs = self.by_instrument.get(event["instrument_id"])
         if not subs:
             return
+        for key, sub in subs.items():
+            if sub.pending is not None:
+                sub.pending.append(event)
+            else:
+                self._apply(key, sub, event)
+        first = next(iter(subs.values()))
+        self.push(
+            ("ltp", event["instrument_id"]),
+            {"type": "ltp", "symbol": first.instrument.symbol, "ltp": event["ltp"], "ts": event["ts"]},
+        )
+
+    def _apply(self, key: TickKey, sub: TickSubscription, event: dict[str, Any]) -> bool:
+        """Fold one event into the subscription's bar and push it; False when it must wait for the
+        calendar (the event is then held in `pending`)."""
         t = int(event["t"])
-        for key, sub in list(subs.items()):
-            folder = sub.folder
-            bucket = folder.bucket_for(t)
-            if bucket is None:
-                if not folder.starts_new_bucket(t):
-                    continue  # a minute of a bucket that is no longer open
-                moment = datetime.fromtimestamp(t, tz=UTC)
-                bounds = cached_bounds(sub.resolution, sub.instrument.exchange, moment)
-                if bounds is None:
-                    # Once per bucket and process: the close time needs the market calendar.
-                    bounds = await _bounds(sub.resolution, sub.instrument.exchange, moment)
-                dropped = folder.open_bucket(bounds, t)
-                if dropped is not None:
-                    self.discard((key, "bar", dropped.stamp))
-                bucket = folder.current
-                assert bucket is not None
-            if folder.apply(bucket, event):
-                self._push_bar(key, sub, bucket)
-        first = next(iter(subs.values()), None)
-        if first is not None:
-            self.push(
-                ("ltp", event["instrument_id"]),
-                {"type": "ltp", "symbol": first.instrument.symbol, "ltp": event["ltp"], "ts": event["ts"]},
-            )
+        folder = sub.folder
+        bucket = folder.bucket_for(t)
+        if bucket is None:
+            if not folder.starts_new_bucket(t):
+                return True  # a minute of a bucket that is no longer open
+            moment = datetime.fromtimestamp(t, tz=UTC)
+            bounds = cached_bounds(sub.resolution, sub.instrument.exchange, moment)
+            if bounds is None:
+                # Once per bucket and process: the bar's close time needs the market calendar.
+                sub.pending = [event]
+                self.spawn(self._open_bucket(key, sub, moment))
+                return False
+            bucket = self._roll(key, sub, bounds, t)
+        if folder.apply(bucket, event):
+            self._push_bar(key, sub, bucket)
+        return True
+
+    def _roll(self, key: TickKey, sub: TickSubscription, bounds: BucketBounds, t: int) -> Bucket:
+        dropped = sub.folder.open_bucket(bounds, t)
+        if dropped is not None:
+            self.discard((key, "bar", dropped.stamp))
+        assert sub.folder.current is not None
+        return sub.folder.current
+
+    async def _open_bucket(self, key: TickKey, sub: TickSubscription, moment: datetime) -> None:
+        bounds = await _bounds(sub, moment)
+        if self.subscriptions.get(key) is not sub:
+            return
+        t = int(moment.timestamp())
+        if sub.folder.bucket_for(t) is None and sub.folder.starts_new_bucket(t):
+            self._roll(key, sub, bounds, t)
+        self._drain(key, sub)
+
+    def _drain(self, key: Hashable, sub: TickSubscription) -> None:
+        """Apply the held events in order (stopping again if one needs the calendar)."""
+        held, sub.pending = sub.pending or [], None
+        for index, event in enumerate(held):
+            if not self._apply(key, sub, event):  # type: ignore[arg-type]
+                assert sub.pending is not None
+                sub.pending.extend(held[index + 1 :])
+                return
 
     def _push_bar(self, key: Hashable, sub: TickSubscription, bucket: Bucket) -> None:
         bar = bucket.bar()

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tradeviz.observability.logs import CorrelationIdFilter
-from tradeviz.tests.ws_support import channel_layer, communicator, echo_app, jwt_for
+from tradeviz.tests.ws_support import channel_layer, communicator, echo_app, jwt_for, receive_all
 from tradeviz.ws.consumers import CLOSE_IDLE, MAX_MESSAGE_BYTES
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
@@ -201,3 +201,30 @@ async def test_log_lines_carry_the_connection_and_message_correlation_id(
     ids = [r.correlation_id for r in caplog.records if "error reply" in r.getMessage()]
     assert ids == ["client-abc.1", "client-abc.2"]
     assert all(re.fullmatch(r"[A-Za-z0-9._:-]+", i) for i in ids)
+
+
+async def test_async_event_handlers_run_in_order(client: Any, channel_layer: Any) -> None:
+    await client.send_json_to({"action": "subscribe", "topic": "delta"})
+    await client.receive_json_from()
+    for seq in range(5):
+        await channel_layer.group_send("test.delta", {"type": "test.later", "topic": "delta", "seq": seq})
+    assert [m["seq"] for m in await receive_all(client)] == [0, 1, 2, 3, 4]
+
+
+async def test_connections_of_one_process_share_one_group_membership(
+    client: Any, echo_app: Any, channel_layer: Any, user: Any
+) -> None:
+    other = communicator(echo_app, "/ws/test", token=jwt_for(user))
+    assert (await other.connect())[0]
+    for ws in (client, other):
+        await ws.send_json_to({"action": "subscribe", "topic": "shared"})
+        await ws.receive_json_from()
+    group_key = channel_layer._group_key("test.shared")
+    assert await channel_layer.connection(0).zcard(group_key) == 1
+    await channel_layer.group_send("test.shared", {"type": "test.update", "topic": "shared", "seq": 1})
+    for ws in (client, other):
+        assert await ws.receive_json_from() == {"type": "update", "topic": "shared", "seq": 1}
+    await other.disconnect()
+    await channel_layer.group_send("test.shared", {"type": "test.update", "topic": "shared", "seq": 2})
+    assert await client.receive_json_from() == {"type": "update", "topic": "shared", "seq": 2}
+    assert await channel_layer.connection(0).zcard(group_key) == 1

@@ -52,10 +52,15 @@ class EchoStream(StreamConsumer):
     def unsubscribed_message(self, key: Any, subscription: Any) -> dict[str, Any]:
         return {"type": "unsubscribed", **subscription}
 
-    async def test_update(self, event: dict[str, Any]) -> None:
+    def test_update(self, event: dict[str, Any]) -> None:
         self.push(
             (event["topic"], "update"), {"type": "update", "topic": event["topic"], "seq": event["seq"]}
         )
+
+    async def test_later(self, event: dict[str, Any]) -> None:
+        """An async handler: run in order by the connection's inbox task."""
+        await asyncio.sleep(0)
+        self.push((event["topic"], "later", event["seq"]), {"type": "later", "seq": event["seq"]})
 
 
 @pytest.fixture

@@ -15,17 +15,23 @@ hooks:
   snapshot; called only when the key is new and the per-connection limit allows it.
 * `stop_subscription(key, subscription)` — leave groups (`self.leave`).
 
-and one handler per channel-layer event type it receives (`md.bar` → `async def md_bar(event)`),
+and one handler per channel-layer event type of the groups it joins (`md.bar` → `def md_bar(event)`),
 which translates events into client messages with `self.push(key, message)` (conflated: only the
 latest message per key waits for a slow client) or `self.reply(message)` (never conflated).
+
+Groups are joined through the process's hub (tradeviz/ws/hub.py): each group message is read once
+per process and handed to the handlers of every local connection in that group. Handlers should be
+plain functions that do not await (they run inline, for every connection, on the hot path); an
+`async def` handler also works, run in order by a task of the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Coroutine, Hashable, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -37,6 +43,7 @@ from tradeviz.errors import DomainError
 from tradeviz.observability.context import accept_or_new, set_correlation_id
 from tradeviz.observability.metrics import WS_CONNECTIONS, WS_MESSAGES_SENT
 from tradeviz.ws.conflation import ConflatingOutbox
+from tradeviz.ws.hub import GroupHub, hub_for
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +71,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.subscriptions: dict[Hashable, Any] = {}
         self._group_refs: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._inbox: asyncio.Queue[dict[str, Any]] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._message_seq = 0
         self.connection_id = accept_or_new(self._header(b"x-correlation-id"))
         set_correlation_id(self.connection_id)
@@ -79,6 +88,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.idle_timeout: float = float(settings.WS_IDLE_TIMEOUT_SECONDS)
         self._sent_counter = WS_MESSAGES_SENT.labels(route=self.route)
         self.outbox = ConflatingOutbox(self._send_text)
+        self.hub: GroupHub = hub_for(self.channel_layer)
         await self.accept()
         self.accepted = True
         WS_CONNECTIONS.labels(route=self.route).inc()
@@ -95,7 +105,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.accepted = False
         WS_CONNECTIONS.labels(route=self.route).dec()
         self.outbox.close()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._background]:
             task.cancel()
         for key, subscription in list(self.subscriptions.items()):
             try:
@@ -104,22 +114,52 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 logger.exception("WebSocket %s: stopping subscription %r failed", self.route, key)
         self.subscriptions.clear()
         for group in list(self._group_refs):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await self.hub.leave(group, self)
         self._group_refs.clear()
         logger.debug("WebSocket %s closed (code %s)", self.route, code)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels' dispatch runs close_old_connections in a thread before every message: one
-        # thread hop per channel-layer event per connection, which dominates a fan-out. Database
+        # Channels' dispatch runs close_old_connections in a thread before every message. Database
         # work here goes through database_sync_to_async, which already does that around each call.
+        handler = self._event_handler(message)
+        if handler is None:
+            return
+        result = handler(message)
+        if inspect.isawaitable(result):
+            await result
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        """A message of a joined group, from the hub: handled inline (or queued for an async handler)."""
+        if not self.accepted:
+            return
+        handler = self._event_handler(event)
+        if handler is None:
+            return
+        if inspect.iscoroutinefunction(handler):
+            if self._inbox is None:
+                self._inbox = asyncio.Queue()
+                self._tasks.append(asyncio.create_task(self._run_inbox(), name=f"ws-{self.route}-inbox"))
+            self._inbox.put_nowait(event)
+            return
+        handler(event)
+
+    def _event_handler(self, message: dict[str, Any]) -> Any:
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             if message["type"].startswith("websocket."):
                 raise ValueError(f"No handler for message type {message['type']}")
             # An event this stream does not know (a newer publisher): not worth a dropped connection.
             logger.warning("WebSocket %s: ignoring channel-layer event %s", self.route, message["type"])
-            return
-        await handler(message)
+        return handler
+
+    async def _run_inbox(self) -> None:
+        assert self._inbox is not None
+        while True:
+            event = await self._inbox.get()
+            try:
+                await self._event_handler(event)(event)
+            except Exception:
+                logger.exception("WebSocket %s: handling %s failed", self.route, event.get("type"))
 
     # --- client messages -------------------------------------------------------------------------
 
@@ -232,18 +272,23 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     # --- helpers for streams ---------------------------------------------------------------------
 
     async def join(self, group: str) -> None:
-        """Join a channel-layer group; reference-counted across this connection's subscriptions."""
+        """Receive a channel-layer group's messages; reference-counted across this connection's
+        subscriptions. From the moment this returns, no message of the group is missed."""
         count = self._group_refs.get(group, 0)
-        if count == 0:
-            await self.channel_layer.group_add(group, self.channel_name)
         self._group_refs[group] = count + 1
+        if count == 0:
+            try:
+                await self.hub.join(group, self)
+            except BaseException:
+                self._group_refs.pop(group, None)
+                raise
 
     async def leave(self, group: str) -> None:
         """Release one reference; the group is left when no subscription needs it any more."""
         count = self._group_refs.get(group, 0)
         if count <= 1:
             if self._group_refs.pop(group, None) is not None:
-                await self.channel_layer.group_discard(group, self.channel_name)
+                await self.hub.leave(group, self)
             return
         self._group_refs[group] = count - 1
 
@@ -257,6 +302,20 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     def discard(self, key: Hashable) -> None:
         self.outbox.discard(key)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` beside the connection (cancelled when it closes); failures are logged."""
+        task = asyncio.create_task(self._guard(work))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _guard(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("WebSocket %s: background work failed", self.route)
 
     def reply(self, message: Mapping[str, Any], *, request_id: Any = None) -> None:
         """Queue a message that is never conflated (acknowledgements, errors, pongs)."""
