@@ -29,6 +29,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(os.environ.get("TRADEVIZ_DATA_DIR", BASE_DIR / ".data"))
 VENV_BIN = Path(sys.executable).parent
 DEFAULT_PORT = 8000
+SIMULATOR_PORT = os.environ.get("SIMULATOR_HTTP_PORT", "8765")
 
 
 class Services:
@@ -86,7 +87,11 @@ def _installed_commands(services: Services) -> set[str]:
 
 def programs_for(services: Services) -> list[Program]:
     port = os.environ.get("PORT", str(DEFAULT_PORT))
-    env = services.env()
+    commands = _installed_commands(services)
+    simulate = "simulate_market" in commands and not os.environ.get("TICKER_SERVICE_URL")
+    # With no ticker service configured, the simulator plays it: every process talks to it.
+    extra = {"TICKER_SERVICE_URL": f"http://127.0.0.1:{SIMULATOR_PORT}"} if simulate else {}
+    env = services.env(**extra)
     python = sys.executable
     manage = str(BASE_DIR / "manage.py")
     programs = [
@@ -99,10 +104,9 @@ def programs_for(services: Services) -> list[Program]:
         ),
         Program("beat", [str(VENV_BIN / "celery"), "-A", "tradeviz", "beat", "--loglevel", "INFO"], env),
     ]
-    commands = _installed_commands(services)
     if "consume_ticks" in commands:
         programs.append(Program("ticks", [python, manage, "consume_ticks"], env))
-    if "simulate_market" in commands and not os.environ.get("TICKER_SERVICE_URL"):
+    if simulate:
         programs.append(Program("simulator", [python, manage, "simulate_market"], env))
     if "consume_orders" in commands:
         programs.append(Program("orders", [python, manage, "consume_orders"], env))
