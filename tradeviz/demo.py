@@ -48,8 +48,16 @@ def ensure_demo_admin() -> tuple[str, str]:
     return username, password
 
 
-# Apps append their demo seeding here (explicitly, in dependency order).
-DEMO_STEPS: list[tuple[str, Callable[[], None]]] = []
+def _market_data() -> None:
+    from marketdata.demo import seed_demo_market
+
+    seed_demo_market()
+
+
+# Each app's demo seeding, explicitly and in dependency order.
+DEMO_STEPS: list[tuple[str, Callable[[], None]]] = [
+    ("market data: instruments and history", _market_data),
+]
 
 
 def run_demo_steps() -> None:
