@@ -207,9 +207,19 @@ chart.subscribeCrosshairMove((param) => {
   renderLegend(index >= 0 ? state.bars[index] : state.bars[state.bars.length - 1]);
 });
 
-function setStatus(text, kind = 'info') {
+// The status line shows the load state of the series; when that has nothing to say, the state of the
+// live connection (which says nothing while it is healthy).
+const statusLine = { load: { text: '', kind: 'info' }, live: { text: '', kind: 'info' } };
+
+function renderStatus() {
+  const { text, kind } = statusLine.load.text ? statusLine.load : statusLine.live;
   elements.status.textContent = text;
   elements.status.dataset.kind = text ? kind : '';
+}
+
+function setStatus(text, kind = 'info') {
+  statusLine.load = { text, kind };
+  renderStatus();
 }
 
 function resolutionLabel(resolution) {
@@ -325,6 +335,7 @@ async function showSeries(symbol, resolution) {
   state.symbol = symbol;
   state.resolution = resolution;
   state.older = { loading: false, exhausted: false, retryAt: 0 };
+  followLive(null); // bars of the previous series must not land on the next one
   markResolution(resolution);
   rememberInUrl(symbol, resolution);
   setStatus(`Loading ${symbol} (${resolutionLabel(resolution)})…`, 'busy');
@@ -344,6 +355,7 @@ async function showSeries(symbol, resolution) {
     else renderLegend(null);
     chart.timeScale().resetTimeScale();
     setStatus(bars.length ? '' : `No bars for ${symbol} at ${resolutionLabel(resolution)}.`);
+    followLive(ticker, resolution);
     publish();
     nearLeftEdge(chart.timeScale().getVisibleLogicalRange());
   } catch (error) {
@@ -529,9 +541,182 @@ function setupSearch() {
   input.addEventListener('blur', close);
 }
 
+// --- live updates: /ws/ticks ----------------------------------------------------------------------------------
+// One WebSocket per page (same origin, the session cookie), subscribed to what the chart shows: the newest
+// bar of that resolution, then every forming and closed bar, each handed to applyBar(). Reconnects with
+// capped exponential backoff and resubscribes; pings keep the server's idle timeout away and detect a dead
+// connection. The protocol is docs/websockets.md.
+
+const LIVE_PATH = '/ws/ticks';
+const LIVE_RETRY_MIN_MS = 1000;
+const LIVE_RETRY_MAX_MS = 30000;
+const LIVE_PING_MS = 25000; // well inside the server's idle timeout (WS_IDLE_TIMEOUT_SECONDS, 120 s)
+const LIVE_PONG_TIMEOUT_MS = 10000; // no pong by then: the connection is dead even if the socket says open
+const LIVE_QUIET_MS = 3000; // a first connection slower than this is reported in the status line
+
+const live = {
+  socket: null,
+  state: 'idle', // idle | connecting | live | retrying
+  attempt: 0, // failed connections in a row (the backoff exponent)
+  want: null, // {symbol, resolution, id}: what the chart shows
+  active: null, // {symbol, resolution, id}: what the socket is subscribed to (symbol as the server spells it)
+  nextId: 1,
+  retryTimer: null,
+  pingTimer: null,
+  pongTimer: null,
+  quietTimer: null,
+  updates: 0,
+};
+
+function publishLive() {
+  window.tradevizLive = Object.freeze({
+    state: live.state, updates: live.updates,
+    symbol: live.active ? live.active.symbol : '', resolution: live.active ? live.active.resolution : '',
+  });
+}
+
+function setLiveStatus(text, kind = 'info') {
+  statusLine.live = { text, kind };
+  renderStatus();
+}
+
+function setLiveState(liveState, text = '', kind = 'info') {
+  live.state = liveState;
+  elements.status.dataset.live = liveState;
+  setLiveStatus(text, kind);
+  publishLive();
+}
+
+function liveSend(message) {
+  if (live.socket && live.socket.readyState === WebSocket.OPEN) live.socket.send(JSON.stringify(message));
+}
+
+// Follow `symbol` at `resolution` (null: nothing) from now on; (re)subscribes when connected.
+function followLive(symbol, resolution) {
+  if (live.active) {
+    liveSend({ action: 'unsubscribe', symbol: live.active.symbol, resolution: live.active.resolution });
+    live.active = null;
+  }
+  live.want = symbol ? { symbol, resolution, id: live.nextId++ } : null;
+  if (live.state === 'live') setLiveStatus('');
+  subscribeLive();
+  publishLive();
+}
+
+// After a reconnection: the bars completed while the socket was down come from history (the subscription's
+// snapshot only brings the newest one), then the subscription resumes.
+async function catchUpLive() {
+  const { want } = live;
+  const last = state.bars[state.bars.length - 1];
+  if (want && last && state.controller) {
+    const generation = state.generation;
+    try {
+      const reply = await fetchBars(want.symbol, want.resolution, Math.floor(Date.now() / 1000) + 1,
+        state.controller.signal);
+      if (generation === state.generation && live.want === want && reply.s !== 'no_data') {
+        for (const bar of barsFromReply(reply)) if (bar.time >= last.time) applyBar(bar);
+      }
+    } catch (error) {
+      // Not fatal: the live bars still come; the gap fills at the next load.
+      if (!isAbort(error)) console.warn('live: catching up from history failed', error);
+    }
+  }
+  subscribeLive();
+}
+
+function subscribeLive() {
+  if (!live.want || live.state !== 'live') return;
+  const { symbol, resolution, id } = live.want;
+  liveSend({ action: 'subscribe', symbol, resolution, id });
+}
+
+function onLiveMessage(socket, event) {
+  if (socket !== live.socket) return;
+  let message;
+  try {
+    message = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  const { want } = live;
+  switch (message.type) {
+    case 'subscribed':
+      if (want && message.id === want.id) {
+        live.active = { symbol: message.symbol, resolution: want.resolution, id: want.id };
+        publishLive();
+      }
+      break;
+    case 'bar':
+      if (live.active && want && live.active.id === want.id && message.symbol === live.active.symbol
+          && message.resolution === live.active.resolution.toUpperCase() && message.bar) {
+        if (applyBar(message.bar)) live.updates += 1;
+        publishLive();
+      }
+      break;
+    case 'pong':
+      clearTimeout(live.pongTimer);
+      live.pongTimer = null;
+      break;
+    case 'error':
+      if (want && message.id === want.id) setLiveStatus(`Live updates unavailable: ${message.detail}`, 'error');
+      break;
+    default: // ltp and unsubscribed: the bar carries the last price already
+  }
+}
+
+function stopLiveTimers() {
+  clearInterval(live.pingTimer);
+  clearTimeout(live.pongTimer);
+  clearTimeout(live.quietTimer);
+  live.pingTimer = null;
+  live.pongTimer = null;
+  live.quietTimer = null;
+}
+
+function connectLive() {
+  live.retryTimer = null;
+  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const socket = new WebSocket(`${scheme}//${window.location.host}${LIVE_PATH}`);
+  live.socket = socket;
+  live.active = null;
+  // Connecting is not news unless it takes a while (or it is a reconnection, already reported).
+  setLiveState('connecting', statusLine.live.text, statusLine.live.kind);
+  live.quietTimer = setTimeout(() => {
+    if (live.socket === socket && live.state === 'connecting') setLiveStatus('Connecting to live updates…', 'busy');
+  }, LIVE_QUIET_MS);
+  socket.addEventListener('open', () => {
+    if (socket !== live.socket) return;
+    stopLiveTimers();
+    const reconnected = live.attempt > 0;
+    live.attempt = 0;
+    setLiveState('live');
+    if (reconnected) catchUpLive();
+    else subscribeLive();
+    live.pingTimer = setInterval(() => {
+      liveSend({ action: 'ping' });
+      if (!live.pongTimer) live.pongTimer = setTimeout(() => socket.close(), LIVE_PONG_TIMEOUT_MS);
+    }, LIVE_PING_MS);
+  });
+  socket.addEventListener('message', (event) => onLiveMessage(socket, event));
+  // An error is always followed by close, which decides what to do.
+  socket.addEventListener('close', () => {
+    if (socket !== live.socket) return;
+    stopLiveTimers();
+    live.socket = null;
+    live.active = null;
+    const delay = Math.min(LIVE_RETRY_MAX_MS, LIVE_RETRY_MIN_MS * 2 ** live.attempt);
+    live.attempt += 1;
+    // Jitter, so that a restarted server is not hit by every page at the same instant.
+    const wait = Math.round(delay * (0.5 + Math.random() / 2));
+    setLiveState('retrying', `Live updates interrupted; reconnecting in ${Math.ceil(wait / 1000)} s…`, 'error');
+    live.retryTimer = setTimeout(connectLive, wait);
+  });
+}
+
 // --- start ---------------------------------------------------------------------------------------------------
 
 setupSearch();
+connectLive();
 const params = new URLSearchParams(window.location.search);
 const requestedResolution = (params.get('resolution') || '').toUpperCase();
 showSeries(

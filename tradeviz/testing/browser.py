@@ -11,6 +11,7 @@ tests are skipped, and the session summary says how many.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +110,9 @@ def page(browser: Any, browser_errors: list[str]) -> Iterator[Any]:
     context.set_default_timeout(TIMEOUT_MS)
     # Chromium asks for /favicon.ico by itself; the site has no icon, and that 404 is no page's error.
     context.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+    # live_server speaks HTTP only: a page's WebSockets (/ws/...) get a silent stand-in that accepts
+    # and never sends, unless the test routes them itself (page.route_web_socket wins).
+    context.route_web_socket(re.compile(r"/ws/"), lambda ws: None)
     browser_page = context.new_page()
 
     def on_console(message: Any) -> None:

@@ -96,3 +96,10 @@ async def test_foreign_origin_is_refused(channel_layer: Any, user: Any) -> None:
 
 async def test_own_origin_is_accepted(channel_layer: Any, user: Any) -> None:
     await _accepted(communicator(application, TICKS, token=jwt_for(user), origin=b"http://127.0.0.1:8000"))
+
+
+async def test_client_without_origin_passes_the_origin_check_but_still_needs_credentials(
+    channel_layer: Any, user: Any
+) -> None:
+    await _accepted(communicator(application, TICKS, token=jwt_for(user), origin=None))
+    await _refused(communicator(application, TICKS, origin=None))
