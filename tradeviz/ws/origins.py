@@ -19,7 +19,7 @@ class _BrowserOriginValidator(OriginValidator):
         return bool(super().valid_origin(parsed_origin))
 
 
-def OriginCheck(inner: Any) -> Any:  # noqa: N802 - wraps like Channels' validators
+def OriginCheck(inner: Any) -> Any:
     """Browsers may connect only from ALLOWED_HOSTS or WS_ALLOWED_ORIGINS; clients without Origin pass."""
     allowed = list(settings.ALLOWED_HOSTS) + list(settings.WS_ALLOWED_ORIGINS)
     if settings.DEBUG:
