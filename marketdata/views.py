@@ -6,7 +6,9 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
+from marketdata.simulator import default_chart_symbol
 from marketdata.symbols import normalise
 
 # Longer than any EXCHANGE:TRADINGSYMBOL (Instrument.symbol is 80 characters); the rest is noise.
@@ -32,8 +34,10 @@ CHART_RESOLUTIONS: tuple[tuple[str, str, str], ...] = (
 def chart(request: HttpRequest) -> HttpResponse:
     """The candlestick chart; its script reads bars, symbols and search results from the UDF endpoints."""
     requested = request.GET.get("symbol", "")[:SYMBOL_PARAM_MAX_LENGTH].strip()
+    # Without a configured default the chart opens where the market is live: NSE in session, else SIM.
+    fallback = settings.CHART_DEFAULT_SYMBOL or default_chart_symbol(timezone.now())
     context = {
-        "default_symbol": normalise(requested or settings.CHART_DEFAULT_SYMBOL),
+        "default_symbol": normalise(requested or fallback),
         "udf_url": UDF_BASE_URL,
         "resolutions": CHART_RESOLUTIONS,
     }

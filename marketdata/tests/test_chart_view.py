@@ -73,3 +73,20 @@ def test_lightweight_charts_comes_from_node_modules() -> None:
 
     assert found is not None, "run `npm ci` (make install): lightweight-charts is not installed"
     assert "node_modules" in str(found)
+
+
+@pytest.mark.django_db
+def test_without_a_configured_default_the_chart_opens_where_the_market_is_live(
+    client: Any, user: Any, settings: Any
+) -> None:
+    from datetime import UTC, datetime
+    from unittest import mock
+
+    settings.CHART_DEFAULT_SYMBOL = ""
+    client.force_login(user)
+    # 10:00 IST on a Monday trading day, then 02:00 IST the same day.
+    for now, expected in ((datetime(2026, 11, 23, 4, 30, tzinfo=UTC), "NSE:NIFTY 50"),
+                          (datetime(2026, 11, 22, 20, 30, tzinfo=UTC), "SIM:SIMNIFTY")):
+        with mock.patch("marketdata.views.timezone.now", return_value=now):
+            body = client.get("/chart/").content.decode()
+        assert f'data-default-symbol="{expected}"' in body
