@@ -4,7 +4,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 
 from .context import accept_or_new, set_correlation_id
 
@@ -21,7 +21,7 @@ class CorrelationIdMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -34,20 +34,21 @@ class CorrelationIdMiddleware:
         return cid, time.perf_counter()
 
     @staticmethod
-    def _finish(response: HttpResponse, cid: str, started: float) -> HttpResponse:
+    def _finish(response: HttpResponseBase, cid: str, started: float) -> HttpResponseBase:
         response[HEADER] = cid
         response["X-Process-Time"] = f"{(time.perf_counter() - started) * 1000:.2f}ms"
         return response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self.__acall__(request)
         cid, started = self._begin(request)
         response = self.get_response(request)
-        assert isinstance(response, HttpResponse)
+        # Streaming and file responses (static files from WhiteNoise) are not HttpResponse subclasses.
+        assert isinstance(response, HttpResponseBase)
         return self._finish(response, cid, started)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         cid, started = self._begin(request)
         response = await self.get_response(request)  # type: ignore[misc]
         return self._finish(response, cid, started)

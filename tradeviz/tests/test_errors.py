@@ -83,3 +83,17 @@ def test_schema_and_docs_need_login(api_client: Any, auth_client: Any, client: A
     docs = client.get("/api/v1/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+
+
+def test_static_files_pass_through_the_middleware(client: Any) -> None:
+    # WhiteNoise answers with a file (streaming) response; every middleware must accept it.
+    response = client.get("/static/css/app.css")
+    assert response.status_code == 200
+    assert response["X-Correlation-ID"]
+    assert b"--accent" in b"".join(response.streaming_content)
+
+
+async def test_static_files_pass_through_the_asgi_stack(async_client: Any) -> None:
+    response = await async_client.get("/static/css/app.css")
+    assert response.status_code == 200
+    assert response["X-Process-Time"].endswith("ms")
