@@ -4,4 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from options.consumers import FoStreamConsumer, MonitorConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/fo/stream", FoStreamConsumer.as_asgi()),
+    path("ws/nifty-monitor", MonitorConsumer.as_asgi()),
+]
