@@ -54,9 +54,16 @@ def _market_data() -> None:
     seed_demo_market()
 
 
+def _option_analytics() -> None:
+    from options.demo import seed_demo_analytics
+
+    seed_demo_analytics()
+
+
 # Each app's demo seeding, explicitly and in dependency order.
 DEMO_STEPS: list[tuple[str, Callable[[], None]]] = [
     ("market data: instruments and history", _market_data),
+    ("options: analytics over the demo history", _option_analytics),
 ]
 
 
