@@ -11,3 +11,8 @@ class MarketdataConfig(AppConfig):
         from marketdata import rollups
 
         rollups.register()
+
+        from marketdata.ticks.readiness import tick_consumer_check
+        from tradeviz.health import register_check
+
+        register_check("tick_consumer", tick_consumer_check)

@@ -22,6 +22,26 @@ INGEST_BATCH_SECONDS = Histogram(
     "Tick batch processing time (decode, aggregate, persist, ack)",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+TICKS_OUT_OF_SESSION = Counter(
+    "tradeviz_ticks_out_of_session_total", "Ticks ignored because their time is outside the exchange session"
+)
+TICK_ENTRIES_READ = Counter("tradeviz_tick_entries_read_total", "Tick stream entries read", ["source"])
+TICK_STREAM_PENDING = Gauge("tradeviz_tick_stream_pending", "Tick stream entries delivered but not acknowledged")
+TICK_STREAM_UNDELIVERED = Gauge("tradeviz_tick_stream_undelivered", "Tick stream entries not yet read by the group")
+TICK_STREAM_OLDEST_PENDING_SECONDS = Gauge(
+    "tradeviz_tick_stream_oldest_pending_seconds", "Age of the oldest unacknowledged tick stream entry"
+)
+TICK_STREAM_LAG_SECONDS = Gauge(
+    "tradeviz_tick_stream_lag_seconds", "Age of the oldest tick stream entry not yet acknowledged or not yet read"
+)
+TICK_CONSUMER_ERRORS = Counter("tradeviz_tick_consumer_errors_total", "Tick consumer retries by failing dependency", ["dependency"])
+MINUTES_CLOSED = Counter("tradeviz_minutes_closed_total", "Minutes closed by the tick consumer")
+BARS_PUBLISHED = Counter("tradeviz_bars_published_total", "Bar events sent to the channel layer", ["state"])
+BAR_CLOSE_PUBLISH_SECONDS = Histogram(
+    "tradeviz_bar_close_publish_seconds",
+    "Seconds from a minute's end to its closed bar being sent to the channel layer",
+    buckets=(0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30),
+)
 
 M2M_LAG_SECONDS = Gauge("tradeviz_m2m_lag_seconds", "Seconds between a minute closing and its M2M write")
 M2M_RUN_SECONDS = Histogram("tradeviz_m2m_run_seconds", "Duration of one M2M run")
