@@ -338,11 +338,17 @@ def test_forming_and_closed_bars_are_published_to_the_instrument_group(
         drain(consumer, **stream)
         assert _receive(channel) == {**expected, "closed": True}
 
-        # A late tick for the closed minute: the corrected bar goes out as closed at once.
+        # The next minute starts, then a late tick for the closed one arrives: the corrected bar goes out
+        # as closed at once, while its ltp stays the instrument's latest price.
+        xadd_ticks(get_redis(), stream["key"], [{"token": TOKEN_BASE, "ts": M0 + MIN + 500, "ltp": 105.0, "volume": 40}])
         xadd_ticks(get_redis(), stream["key"], [{"token": TOKEN_BASE, "ts": M0 + 30_000, "ltp": 99.0, "volume": 30}])
         drain(consumer, **stream)
-        assert _receive(channel) == {**expected, "l": 99.0, "c": 99.0, "ltp": 99.0, "v": 30, "closed": True,
-                                     "ts": M0 + 30_000}
+        received = sorted([_receive(channel), _receive(channel)], key=lambda e: e["t"])
+        assert received == [
+            {**expected, "l": 99.0, "c": 99.0, "v": 30, "closed": True, "ltp": 105.0, "ts": M0 + MIN + 500},
+            {**expected, "t": (M0 + MIN) // 1000, "o": 105.0, "h": 105.0, "l": 105.0, "c": 105.0, "v": 10,
+             "oi": None, "ltp": 105.0, "ts": M0 + MIN + 500},
+        ]
     finally:
         async_to_sync(layer.group_discard)(bar_group(inst.pk), channel)
 

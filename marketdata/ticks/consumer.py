@@ -186,7 +186,8 @@ class TickConsumer:
         self._held_set: set[bytes] = set()
         self._refresh_window: tuple[int, int] | None = None
         self._refresh_due = 0.0
-        self._last_price_ts: dict[int, int] = {}
+        # The latest price written per instrument: (tick time, ltp), by instrument id.
+        self._last_price: dict[int, tuple[int, float]] = {}
         self._redelivered = False
         self._cache_dirty: set[int] = set()
         self._cache_bumped: dict[int, float] = {}
@@ -399,7 +400,7 @@ class TickConsumer:
         quotes: dict[int, dict[str, Any]] = {}
         for (instrument_id, (ts, tick)), in_hours in zip(decoded.latest.items(), open_now.tolist(), strict=True):
             info = self.tokens.by_id.get(instrument_id)
-            if info is None or not in_hours or ts < self._last_price_ts.get(info.token, -1):
+            if info is None or not in_hours or ts < self._last_price.get(instrument_id, (-1, 0.0))[0]:
                 continue
             quote: dict[str, Any] = {"ltp": tick["ltp"], "ts": ts}
             for name in QUOTE_FIELDS:
@@ -464,8 +465,11 @@ class TickConsumer:
             self.closer.record(pipe, by_minute)
             pipe.execute()
         write_last_prices(quotes)
+        ids = self.tokens.ids
         for token, quote in quotes.items():
-            self._last_price_ts[token] = quote["ts"]
+            instrument_id = ids.get(token)
+            if instrument_id is not None:
+                self._last_price[instrument_id] = (quote["ts"], float(quote["ltp"]))
         self._ack(ack_ids)
 
     def _ack(self, ids: list[bytes]) -> None:
@@ -508,9 +512,17 @@ class TickConsumer:
     # --- publishing and closing ------------------------------------------------------------------
 
     def _event(self, bar: StoredBar, *, closed: bool) -> BarEvent | None:
+        """The live event of a stored bar. `ltp`/`ts` are the instrument's latest price and its tick
+        time — from this consumer's last-price writes when at least as recent as the bar's last
+        tick (so a late tick's corrected bar never rolls the live price back), else the bar's close."""
         info = self.tokens.by_id.get(bar.instrument_id)
         if info is None:
             return None
+        ts = bar.last_tick_ms if bar.last_tick_ms is not None else bar.minute_ms
+        ltp = bar.close
+        latest = self._last_price.get(bar.instrument_id)
+        if latest is not None and latest[0] >= ts:
+            ts, ltp = latest
         return bar_event(
             instrument_id=bar.instrument_id,
             token=info.token,
@@ -523,8 +535,8 @@ class TickConsumer:
             v=bar.volume,
             oi=bar.oi,
             closed=closed,
-            ltp=bar.close,
-            ts=bar.last_tick_ms if bar.last_tick_ms is not None else bar.minute_ms,
+            ltp=ltp,
+            ts=ts,
         )
 
     def _events(self, bars: Iterable[StoredBar], *, closed: bool) -> list[BarEvent]:
