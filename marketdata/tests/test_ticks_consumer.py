@@ -222,8 +222,12 @@ def test_instruments_loaded_while_running_are_picked_up(
 
     created = make_instrument(token=new_token, tradingsymbol="TSIM50", exchange="SIM")
     client.incr(INSTRUMENTS_VERSION_KEY)  # what load_instruments does after its commit
+    # Its first ticks come right away: long before the periodic version check is due.
+    consumer.tokens._check_seconds = 3600
+    consumer.tokens._next_check = time.monotonic() + 3600
     xadd_ticks(client, stream["key"], [{"token": new_token, "ts": M0 + 1, "ltp": 6.0}])
     drain(consumer, **stream)
+    assert metric("tradeviz_ticks_rejected_total", reason="unknown_token") - unknown == 1
     assert stored_bars([created.pk]) == {
         (created.pk, M0): {"open": 6.0, "high": 6.0, "low": 6.0, "close": 6.0, "volume": 0, "oi": None}
     }

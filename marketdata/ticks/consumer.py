@@ -45,7 +45,7 @@ from marketdata.last_prices import write_last_prices
 from marketdata.live import BarEvent, bar_event
 from marketdata.ticks.aggregate import MinuteBars, aggregate
 from marketdata.ticks.closing import HookRunner, MinuteCloser
-from marketdata.ticks.decode import DecodedTicks, decode_entries
+from marketdata.ticks.decode import DecodedTicks, Reject, decode_entries
 from marketdata.ticks.persist import (
     StoredBar,
     bars_at,
@@ -264,12 +264,13 @@ class TickConsumer:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def _refresh_tokens(self) -> None:
+    def _refresh_tokens(self, *, now_please: bool = False) -> bool:
         try:
-            self.tokens.refresh_if_changed()
+            return self.tokens.refresh_if_changed(now_please=now_please)
         except DatabaseError:
             logger.warning("tick consumer: token map reload failed; keeping the current one", exc_info=True)
             connection.close()
+            return False
 
     def _block_ms(self) -> int:
         # Stay well inside the client's socket timeout, or every idle read would time out.
@@ -334,6 +335,11 @@ class TickConsumer:
         decoded = decode_entries(
             entries, token_ids=self.tokens.ids, now_ms=now_ms, max_future_ms=self.config.max_future_ms
         )
+        if decoded.rejected.get(Reject.UNKNOWN_TOKEN) and self._refresh_tokens(now_please=True):
+            # Instruments loaded a moment before their first ticks: decode again with them.
+            decoded = decode_entries(
+                entries, token_ids=self.tokens.ids, now_ms=now_ms, max_future_ms=self.config.max_future_ms
+            )
         for reason, count in decoded.rejected.items():
             TICKS_REJECTED.labels(reason=str(reason)).inc(count)
         entry_ids = [entry_id for entry_id, _ in entries]

@@ -71,10 +71,15 @@ class TokenMap:
         self._loaded_at = self._monotonic()
         logger.info("tick consumer: token map loaded", extra={"instruments": len(by_id)})
 
-    def refresh_if_changed(self) -> bool:
-        """Reload when the instruments version moved (checked at most every `check_seconds`)."""
+    def refresh_if_changed(self, *, now_please: bool = False) -> bool:
+        """Reload when the instruments version moved; True when the map was reloaded.
+
+        The version is read at most every `check_seconds`, or at once with `now_please` — for a
+        batch with unknown tokens, whose instruments may have been loaded a moment ago (one GET per
+        such batch; the reload itself happens only when the version moved).
+        """
         now = self._monotonic()
-        if now < self._next_check:
+        if not now_please and now < self._next_check:
             return False
         self._next_check = now + self._check_seconds
         try:
