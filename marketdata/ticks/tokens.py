@@ -53,6 +53,12 @@ class TokenMap:
         self.by_id: dict[int, TickInstrument] = {}
 
     def load(self) -> None:
+        # The version is read before the rows: a load racing with ours bumps it again afterwards.
+        try:
+            self._version = self._redis().get(INSTRUMENTS_VERSION_KEY)
+        except redis.RedisError:
+            logger.warning("tick consumer: cannot read the instruments version", exc_info=True)
+        self._next_check = self._monotonic() + self._check_seconds
         by_id: dict[int, TickInstrument] = {}
         unknown_exchanges: set[str] = set()
         for pk, token, symbol, exchange in Instrument.objects.values_list("id", "instrument_token", "symbol", "exchange"):
@@ -88,7 +94,6 @@ class TokenMap:
             logger.warning("tick consumer: cannot read the instruments version; keeping the token map", exc_info=True)
             version = self._version
         if version != self._version or now - self._loaded_at > MAX_AGE_SECONDS:
-            self._version = version
             self.load()
             return True
         return False
