@@ -4,4 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from accounts.consumers import OrdersConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/orders", OrdersConsumer.as_asgi()),
+]

@@ -64,6 +64,7 @@ def _option_analytics() -> None:
 DEMO_STEPS: list[tuple[str, Callable[[], None]]] = [
     ("market data: instruments and history", _market_data),
     ("options: analytics over the demo history", _option_analytics),
+    ("trading accounts and strategies", lambda: __import__("strategies.demo", fromlist=["_"]).seed_demo_strategies()),
 ]
 
 

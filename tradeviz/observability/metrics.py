@@ -47,3 +47,18 @@ M2M_LAG_SECONDS = Gauge("tradeviz_m2m_lag_seconds", "Seconds between a minute cl
 M2M_RUN_SECONDS = Histogram("tradeviz_m2m_run_seconds", "Duration of one M2M run")
 
 CACHE_REQUESTS = Counter("tradeviz_cache_requests_total", "History cache lookups", ["layer", "result"])
+
+# --- strategies M2M and the order stream (issue 7) ---------------------------------------------------
+M2M_STRATEGIES = Gauge("tradeviz_m2m_strategies", "Active strategies marked to market by the last M2M run")
+M2M_STALE_LEGS = Gauge("tradeviz_m2m_stale_legs", "Open legs marked at a carried (stale) price in the last M2M run")
+M2M_PRICE_SOURCE = Counter(
+    "tradeviz_m2m_prices_total", "Instrument prices used by M2M runs, by source", ["source"]
+)
+M2M_FAILURES = Counter("tradeviz_m2m_failures_total", "M2M runs that failed (nothing written)", ["reason"])
+ORDER_UPDATES = Counter("tradeviz_order_updates_total", "Order stream updates by outcome", ["outcome"])
+ORDER_STREAM_BATCH_SECONDS = Histogram(
+    "tradeviz_order_stream_batch_seconds",
+    "Order stream batch time from read to pushed (parse, store, recompute positions, ack, push)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+BROKER_SYNC_RUNS = Counter("tradeviz_broker_sync_runs_total", "Broker sync runs by outcome", ["outcome"])

@@ -1,0 +1,1 @@
+"""Writes of the accounts app's trading side: trading accounts, order updates, positions, broker sync."""
