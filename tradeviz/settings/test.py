@@ -28,3 +28,6 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Each test run gets its own Redis key space: databases are recreated between runs (ids repeat)
 # while Redis keeps its keys, and several runs may share one Redis.
 HISTORY_CACHE_NAMESPACE = f"tv:test:{uuid.uuid4().hex[:12]}:hist"
+
+# Pages without ?symbol= open on a fixed symbol in tests; the session-dependent default has its own test.
+CHART_DEFAULT_SYMBOL = "NSE:NIFTY 50"
