@@ -60,11 +60,17 @@ def _option_analytics() -> None:
     seed_demo_analytics()
 
 
+def _strategies() -> None:
+    from strategies.demo import seed_demo_strategies
+
+    seed_demo_strategies()
+
+
 # Each app's demo seeding, explicitly and in dependency order.
 DEMO_STEPS: list[tuple[str, Callable[[], None]]] = [
     ("market data: instruments and history", _market_data),
     ("options: analytics over the demo history", _option_analytics),
-    ("trading accounts and strategies", lambda: __import__("strategies.demo", fromlist=["_"]).seed_demo_strategies()),
+    ("trading accounts and strategies", _strategies),
 ]
 
 

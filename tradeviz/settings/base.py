@@ -306,3 +306,10 @@ FO_BUILDUP_OI_BAND_PCT = env.float("FO_BUILDUP_OI_BAND_PCT", default=1.0)
 FO_STREAM_INTERVAL_SECONDS = env.float("FO_STREAM_INTERVAL_SECONDS", default=2.0)
 FO_ANALYTICS_UNDERLYINGS: list[str] = env.list("FO_ANALYTICS_UNDERLYINGS", default=[])
 FO_ANALYTICS_EXPIRIES = env.int("FO_ANALYTICS_EXPIRIES", default=4)
+
+# --- trading accounts and strategies (docs/strategies.md) -------------------------------------------
+ORDER_STREAM_GROUP = env.str("ORDER_STREAM_GROUP", default="tv-orders")
+BROKER_SYNC_ENABLED = env.bool("BROKER_SYNC_ENABLED", default=False)
+M2M_PRICE_MAX_AGE_SECONDS = env.float("M2M_PRICE_MAX_AGE_SECONDS", default=120.0)
+PAYOFF_RATE = env.float("PAYOFF_RATE", default=0.065)
+PAYOFF_DEFAULT_VOLATILITY = env.float("PAYOFF_DEFAULT_VOLATILITY", default=0.15)
