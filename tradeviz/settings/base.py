@@ -115,11 +115,14 @@ CACHES = {
     }
 }
 
+CHANNEL_LAYER_SOCKET_TIMEOUT = 15.0
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 reads with a 5 s socket timeout by default, which a blocking BZPOPMIN (5 s in
+            # channels-redis) would hit on every idle receive; allow the block plus a margin.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}],
             "prefix": env.str("CHANNEL_LAYER_PREFIX", default="tv:asgi"),
             "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
             "expiry": 30,
