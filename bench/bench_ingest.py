@@ -106,7 +106,7 @@ def listen(redis_url: str, prefix: str, group_names: list[str], seconds: float) 
             except TimeoutError:
                 continue
             if message.get("closed"):
-                closed.append([message["token"], message["t"], time.time(), message["c"], message["ts"]])
+                closed.append([message["token"], message["t"], time.time(), message["c"]])
         for name in group_names:
             await layer.group_discard(name, channel)
         return closed
@@ -128,6 +128,8 @@ def run() -> list[Any]:
         bench.setup()
         figures: list[Figure] = bench.throughput()
         figures += bench.latency()
+        # Other processes on the machine move these figures: say how busy it was.
+        figures.append(Figure("load average (1 min) at the end of the ingest bench", os.getloadavg()[0], ""))
         return figures
     finally:
         bench.cleanup()
@@ -256,14 +258,16 @@ class _Bench:
         latencies = []
         mismatched = 0
         seen = set()
-        for token, t, arrived, close, ts in closed:
+        for token, t, arrived, close in closed:
             minute = t * 1000
             if minute not in closes or (token, minute) in seen:
                 continue
             seen.add((token, minute))
             latencies.append(arrived * 1000 - (minute + MS_PER_MINUTE))
             expected = sent["last"].get(f"{token}:{minute}")
-            if expected is None or expected[1] != close or expected[0] != ts:
+            # The event's ts/ltp are the instrument's latest price (maybe of the next minute already):
+            # the bar itself is checked by its close.
+            if expected is None or expected[1] != close:
                 mismatched += 1
         # The bars must be in the database with the feed's last tick of each minute.
         with connection.cursor() as cursor:

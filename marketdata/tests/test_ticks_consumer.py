@@ -87,8 +87,7 @@ def make_consumer(stream: dict[str, str], clock: FakeClock) -> Iterator[Callable
 
     yield make
     for consumer in made:
-        consumer.publisher.stop(timeout=2)
-        consumer.hooks.stop(timeout=2)
+        consumer.stop_threads()
 
 
 def drain(*consumers: TickConsumer, key: str, group: str, timeout: float = 30) -> None:
@@ -357,6 +356,7 @@ def test_forming_and_closed_bars_are_published_to_the_instrument_group(
         async_to_sync(layer.group_discard)(bar_group(inst.pk), channel)
 
 
+@pytest.mark.django_db(transaction=True)  # the refresh runs on its own thread and connection
 def test_old_buckets_are_acknowledged_after_the_rollup_refresh(
     instruments: dict[int, Instrument], stream: dict[str, str], make_consumer: Callable[..., TickConsumer],
     clock: FakeClock,

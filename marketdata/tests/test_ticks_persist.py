@@ -173,9 +173,9 @@ def test_closing_a_minute_fixes_volumes_and_reads_every_bar(instruments: dict[in
     with connection.cursor() as cursor:
         cursor.execute("UPDATE marketdata_bar SET volume = 999 WHERE instrument_id = %s AND time = %s",
                        [a.pk, datetime.fromtimestamp((M0 + MIN) / 1000, UTC)])
-    assert fix_minute_volumes(M0 + MIN, [a.pk, b.pk]) == 1
+    assert [(bar.instrument_id, bar.volume) for bar in fix_minute_volumes(M0 + MIN, [a.pk, b.pk])] == [(a.pk, 50)]
     assert _bar(a, M0 + MIN)["volume"] == 50
-    assert fix_minute_volumes(M0 + MIN, [a.pk, b.pk]) == 0
+    assert fix_minute_volumes(M0 + MIN, [a.pk, b.pk]) == []
     at = sorted((bar.instrument_id, bar.close, bar.volume, bar.last_tick_ms) for bar in bars_at(M0, [a.pk, b.pk]))
     assert at == sorted([(a.pk, 10.0, 100, M0 + 1_000), (b.pk, 20.0, 5, M0 + 2_000)])
 

@@ -1,9 +1,10 @@
 """When minutes close, and what happens then — once, even with several consumers in the group.
 
 A minute closes when the wall clock passes its end plus the grace window, and the consumer has
-read (and processed) every entry Redis received until then — it has read an entry whose id (the
-time Redis added it) is at or past that moment, or found the stream empty. During a catch-up the
-second condition holds the close back until the backlog is behind it. The first consumer to claim
+read (and processed) every entry Redis received until then — it has read an entry added at or past
+that moment (entry id) with a tick stamped at or past it, or found the stream empty for
+IDLE_CLOSE_SECONDS (the feed stopped). During a catch-up the second condition holds the close back
+until the backlog is behind it; a producer that stalls holds it back until it sends again. The first consumer to claim
 the minute in Redis (SET NX) closes it: it fixes the minute's volumes, publishes the minute's bars
 from the database as closed (every consumer of the group records the instruments it wrote for the
 minute in a Redis set, so bars written by the others are included), and hands `MinuteClosed` to
@@ -88,18 +89,18 @@ class MinuteCloser:
             pipe.sadd(key, *instrument_ids)
             pipe.expire(key, MINUTE_SET_TTL_SECONDS)
 
-    def instruments(self, minute_ms: int) -> list[int]:
-        """The instruments any consumer of the group wrote bars for in this minute."""
-        key = MINUTE_INSTRUMENTS_KEY.format(stream=self._stream, group=self._group, minute_ms=minute_ms)
-        return sorted(int(member) for member in self._redis().smembers(key))
-
     def forget_instruments(self, minute_ms: int) -> None:
         self._redis().delete(MINUTE_INSTRUMENTS_KEY.format(stream=self._stream, group=self._group, minute_ms=minute_ms))
 
-    def claim(self, minute_ms: int) -> bool:
-        """True when this consumer is the one to close the minute (raises on Redis errors)."""
-        key = CLAIM_KEY.format(stream=self._stream, group=self._group, minute_ms=minute_ms)
-        return bool(self._redis().set(key, "1", nx=True, ex=CLAIM_TTL_SECONDS))
+    def claim(self, minute_ms: int) -> tuple[bool, list[int]]:
+        """Whether this consumer is the one to close the minute, and the minute's instruments (one
+        round trip; raises on Redis errors)."""
+        pipe = self._redis().pipeline(transaction=False)
+        pipe.set(CLAIM_KEY.format(stream=self._stream, group=self._group, minute_ms=minute_ms), "1", nx=True,
+                 ex=CLAIM_TTL_SECONDS)
+        pipe.smembers(MINUTE_INSTRUMENTS_KEY.format(stream=self._stream, group=self._group, minute_ms=minute_ms))
+        claimed, members = pipe.execute()
+        return bool(claimed), sorted(int(member) for member in members)
 
     def mark_closed(self, minute_ms: int) -> dict[Key, StoredBar]:
         """Record the minute as closed; returns (and forgets) its deferred bars."""

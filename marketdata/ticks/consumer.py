@@ -1,8 +1,8 @@
 """The tick consumer loop: stream → bars in the database → last prices → XACK → live events.
 
 One iteration (`step`): read a batch (own pending entries first after a start or a reconnect, then
-idle entries of dead consumers, then new ones), process it, close the minutes that are due, refresh
-rollups for old buckets it touched. Processing a batch, in this order:
+idle entries of dead consumers, then new ones), process it, close the minutes that are due,
+acknowledge batches whose rollup refresh completed. Processing a batch, in this order:
 
 1. decode and validate (rejections counted and logged with the entry id);
 2. drop ticks outside their exchange's session (counted);
@@ -11,7 +11,8 @@ rollups for old buckets it touched. Processing a batch, in this order:
    throttled, see `_cache_invalidations`), update the last-price hash;
 5. XACK — only now, so an entry is never acknowledged before its ticks are durable. A batch that
    touched buckets older than the current one of a rollup is acknowledged after the refresh of that
-   rollup (so a crash in between redelivers it, and the redelivery triggers the refresh again);
+   rollup, which runs on a thread of its own (rollup_refresh.py; a crash in between redelivers the
+   batch, and the redelivery asks for the refresh again);
 6. hand changed bars to the publisher (forming: throttled; closed minutes: at once).
 
 Redis or database failures are retried with exponential backoff (the Django connection is closed
@@ -51,11 +52,11 @@ from marketdata.ticks.persist import (
     bars_at,
     fix_minute_volumes,
     invalidate,
-    refresh_rollups,
     rollups_needing_refresh,
     write_bars,
 )
 from marketdata.ticks.publish import BarPublisher
+from marketdata.ticks.rollup_refresh import RollupRefresher
 from marketdata.ticks.sessions import in_session
 from marketdata.ticks.stream import Entry, TickStream, consumer_name, entry_ms, stream_lag
 from marketdata.ticks.tokens import TokenMap
@@ -83,8 +84,13 @@ MS_PER_MINUTE = 60_000
 # Backoff between retries of a failing dependency: 0.1 s doubling to 5 s, with jitter.
 BACKOFF_INITIAL_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 5.0
-# A batch that touched closed rollup buckets waits at most this long for the (coalesced) refresh.
-ROLLUP_REFRESH_DELAY_SECONDS = 1.0
+# Refreshes for batches that touched closed rollup buckets are coalesced over this long.
+ROLLUP_REFRESH_COALESCE_SECONDS = 0.5
+# While a rollup refresh runs, the loop looks for its completion at least this often.
+REFRESH_POLL_MS = 50
+# Without ticks stamped past a minute's close, the minute closes once the stream has been empty
+# this long (the feed stopped; e.g. the end of a session).
+IDLE_CLOSE_SECONDS = 1.0
 # How often to look for entries abandoned by dead consumers (XAUTOCLAIM).
 CLAIM_INTERVAL_SECONDS = 5.0
 # How often lag gauges are updated and dead consumers forgotten.
@@ -177,15 +183,11 @@ class TickConsumer:
         self._next_claim = 0.0
         self._next_lag = 0.0
         self._next_forget = 0.0
-        self._caught_up = False  # the last read returned fewer entries than asked for
-        self._idle = False  # the last read returned nothing
+        self._idle_since: float | None = None  # reads have returned nothing since (wall clock)
         self._read_up_to_ms = 0  # the time Redis added the newest entry read
         self._ticks_up_to_ms = 0  # the newest tick time read
         # Entries processed but held back until a rollup refresh (see module docstring, step 5).
-        self._held: list[bytes] = []
-        self._held_set: set[bytes] = set()
-        self._refresh_window: tuple[int, int] | None = None
-        self._refresh_due = 0.0
+        self.refresher = RollupRefresher(clock=clock, coalesce_seconds=ROLLUP_REFRESH_COALESCE_SECONDS)
         # The latest price written per instrument: (tick time, ltp), by instrument id.
         self._last_price: dict[int, tuple[int, float]] = {}
         self._redelivered = False
@@ -212,6 +214,7 @@ class TickConsumer:
         self._retry("invalidate cached history", lambda: invalidate(list(self.tokens.by_id)))
         self.publisher.start()
         self.hooks.start()
+        self.refresher.start()
         now_ms = self._now_ms()
         current = now_ms - now_ms % MS_PER_MINUTE
         # A predecessor may have died before closing these; the claim keeps it to one close each.
@@ -234,11 +237,18 @@ class TickConsumer:
         finally:
             self.shutdown()
 
+    def stop_threads(self) -> None:
+        """Stop the publisher, hooks and rollup-refresh threads without acknowledging (tests)."""
+        self.refresher.stop()
+        self.publisher.stop()
+        self.hooks.stop()
+
     def shutdown(self) -> None:
         try:
-            self._flush_held(force=True)
+            self.refresher.stop()
+            self._ack_refreshed()
         except ConsumerStopped:
-            logger.warning("tick consumer: held entries left pending for redelivery", extra={"entries": len(self._held)})
+            logger.warning("tick consumer: entries awaiting a rollup refresh left pending for redelivery")
         finally:
             self.publisher.stop()
             self.hooks.stop()
@@ -254,9 +264,8 @@ class TickConsumer:
         entries = self._next_entries()
         if entries:
             self._process(entries)
-        # Closing first: a rollup refresh (below) can take a while and must not delay closed bars.
         self._close_due_minutes()
-        self._flush_held(force=False)
+        self._ack_refreshed()
         self._flush_cache_invalidations()
         self._housekeeping()
         return len(entries)
@@ -278,8 +287,8 @@ class TickConsumer:
         next_close = self.closer.next_close_ms()
         if next_close is not None:
             block = min(block, next_close - self._now_ms())
-        if self._held:
-            block = min(block, int((self._refresh_due - time.monotonic()) * 1000))
+        if self.refresher.busy():
+            block = min(block, REFRESH_POLL_MS)
         return max(block, 1)
 
     def _next_entries(self) -> list[Entry]:
@@ -287,9 +296,10 @@ class TickConsumer:
         try:
             if self._own_pending_from is not None:
                 after = self._own_pending_from
+                held = self.refresher.holding()
                 entries = [
                     e for e in self._retry("read own pending entries", lambda: self.stream.read_own_pending(count=count, after=after))
-                    if e[0] not in self._held_set
+                    if e[0] not in held
                 ]
                 if entries:
                     self._own_pending_from = entries[-1][0].decode()
@@ -302,7 +312,8 @@ class TickConsumer:
                     "reclaim idle entries",
                     lambda: self.stream.claim_idle(min_idle_ms=self.config.claim_min_idle_ms, count=count),
                 )
-                claimed = [e for e in claimed if e[0] not in self._held_set]
+                held = self.refresher.holding()
+                claimed = [e for e in claimed if e[0] not in held]
                 if self.stream.claim_cursor_wrapped() or not claimed:
                     self._next_claim = time.monotonic() + CLAIM_INTERVAL_SECONDS
                 if claimed:
@@ -320,9 +331,11 @@ class TickConsumer:
             logger.warning("tick consumer: consumer group missing; recreating it", extra={"stream": self.config.stream})
             self._retry("create the consumer group", self.stream.ensure_group)
             return []
-        self._caught_up = len(entries) < count
-        self._idle = not entries
-        if entries:
+        if not entries:
+            if self._idle_since is None:
+                self._idle_since = self._clock()
+        else:
+            self._idle_since = None
             self._read_up_to_ms = max(self._read_up_to_ms, entry_ms(entries[-1][0]))
             TICK_ENTRIES_READ.labels(source="new").inc(len(entries))
         return entries
@@ -362,7 +375,9 @@ class TickConsumer:
             lambda: self._after_write(invalidate_now, quotes, by_minute, [] if needs_refresh else entry_ids),
         )
         if needs_refresh:
-            self._hold(entry_ids, int(bars.minute_ms.min()), int(bars.minute_ms.max()))
+            self.refresher.submit(
+                start_ms=int(bars.minute_ms.min()), end_ms=int(bars.minute_ms.max()), entry_ids=entry_ids
+            )
         TICKS_INGESTED.inc(len(ticks))
         BARS_WRITTEN.inc(len(changed))
         if len(ticks):
@@ -487,33 +502,11 @@ class TickConsumer:
             # NOGROUP: the group is gone (Redis lost its data), so nothing of ours is pending in it.
             logger.warning("tick consumer: XACK refused", exc_info=True, extra={"entries": len(ids)})
 
-    def _hold(self, entry_ids: list[bytes], start_ms: int, end_ms: int) -> None:
-        if not self._held:
-            self._refresh_due = time.monotonic() + ROLLUP_REFRESH_DELAY_SECONDS
-        self._held.extend(entry_ids)
-        self._held_set.update(entry_ids)
-        window = self._refresh_window
-        self._refresh_window = (start_ms, end_ms) if window is None else (min(window[0], start_ms), max(window[1], end_ms))
-
-    def _flush_held(self, *, force: bool) -> None:
-        """Refresh rollups over the held batches' window, then acknowledge them."""
-        if not self._held or not (force or self._caught_up or time.monotonic() >= self._refresh_due):
-            return
-        window = self._refresh_window
-        assert window is not None
-        self._retry("refresh rollups", lambda: self._refresh_rollups(*window))
-        held = self._held
-        self._retry("acknowledge", lambda: self._ack(held))
-        self._held, self._held_set, self._refresh_window = [], set(), None
-
-    def _refresh_rollups(self, start_ms: int, end_ms: int) -> None:
-        try:
-            refresh_rollups(start_ms=start_ms, end_ms=end_ms, now=datetime.fromtimestamp(self._clock(), UTC))
-        except DatabaseError:
-            raise
-        except Exception:
-            # A broken rollup definition must not stop ingestion; beat refreshes recent windows too.
-            logger.exception("tick consumer: rollup refresh failed", extra={"start_ms": start_ms, "end_ms": end_ms})
+    def _ack_refreshed(self) -> None:
+        """Acknowledge the entries whose rollup refresh has completed."""
+        refreshed = self.refresher.take_done()
+        if refreshed:
+            self._retry("acknowledge", lambda: self._ack(refreshed))
 
     # --- publishing and closing ------------------------------------------------------------------
 
@@ -568,25 +561,31 @@ class TickConsumer:
 
     def _close_due_minutes(self) -> None:
         read_up_to = min(self._read_up_to_ms, self._ticks_up_to_ms)
-        for minute in self.closer.due(now_ms=self._now_ms(), read_up_to_ms=read_up_to, idle=self._idle):
+        # Idle means the feed has stopped, not that we caught up for a moment: a producer that
+        # stalls for a few hundred ms must not have its minute's last ticks arrive after the close.
+        idle = self._idle_since is not None and self._clock() - self._idle_since >= IDLE_CLOSE_SECONDS
+        for minute in self.closer.due(now_ms=self._now_ms(), read_up_to_ms=read_up_to, idle=idle):
             self._close_minute(minute)
 
     def _close_minute(self, minute: int) -> None:
-        if not self._retry("claim a minute", lambda: self.closer.claim(minute)):
+        claimed, instrument_ids = self._retry("claim a minute", lambda: self.closer.claim(minute))
+        if not claimed:
             # Another consumer (or our predecessor) closed it; publish our own changes made since.
             deferred = self.closer.mark_closed(minute)
             if deferred:
                 self.publisher.offer(self._events(deferred.values(), closed=True))
             return
-        instrument_ids = self._retry("read the minute's instruments", lambda: self.closer.instruments(minute))
         stored: list[StoredBar] = []
         if instrument_ids:
-            self._retry("fix the minute's volumes", lambda: fix_minute_volumes(minute, instrument_ids))
             stored = self._retry("read the minute's bars", lambda: bars_at(minute, instrument_ids))
         self.closer.mark_closed(minute)
         events = self._events(stored, closed=True)
         if events:
-            self.publisher.offer(events)
+            self.publisher.offer(events)  # first: the volume check below rarely changes anything
+            corrected = self._retry("check the minute's volumes", lambda: fix_minute_volumes(minute, instrument_ids))
+            if corrected:
+                self.publisher.offer(self._events(corrected, closed=True))
+                stored = [*stored, *corrected]
         if stored:
             self._retry("invalidate cached history", lambda: self._invalidate({bar.instrument_id for bar in stored}))
         self._retry("forget the minute's instruments", lambda: self.closer.forget_instruments(minute))

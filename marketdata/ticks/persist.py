@@ -266,17 +266,17 @@ def _fix_volumes(cursor: Any, check_sql: str, params: list[Any]) -> list[StoredB
     return [StoredBar.of(row) for row in cursor.fetchall()]
 
 
-def fix_minute_volumes(minute_ms: int, instrument_ids: list[int]) -> int:
+def fix_minute_volumes(minute_ms: int, instrument_ids: list[int]) -> list[StoredBar]:
     """Recompute the exact volume of these instruments' tick-built bars of one minute (at its close).
 
     Catches the one race the per-batch fix-up cannot see: two consumers committing a minute and a
-    late tick of the minute before it at the same moment. Returns the number of bars corrected.
+    late tick of the minute before it at the same moment. Returns the bars corrected.
     """
     nested = connection.in_atomic_block
     with connection.cursor() as cursor:
         _prepare_session(cursor, recheck=nested)
     with transaction.atomic(), connection.cursor() as cursor:
-        return len(_fix_volumes(cursor, _MINUTE_VOLUME_CHECK, [instrument_ids, _ms_to_datetime(minute_ms)]))
+        return _fix_volumes(cursor, _MINUTE_VOLUME_CHECK, [instrument_ids, _ms_to_datetime(minute_ms)])
 
 
 def bars_at(minute_ms: int, instrument_ids: list[int]) -> list[StoredBar]:
