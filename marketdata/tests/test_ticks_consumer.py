@@ -153,9 +153,11 @@ def test_ticks_become_bars_last_prices_and_acknowledged_entries(
     quotes = read_last_prices(tokens)
     assert quotes == {
         token: {k: v for k, v in latest[token].items() if k in ("ltp", "ts", "bid", "ask", "bid_qty", "ask_qty",
-                                                                  "volume", "oi")}
+                                                                  "volume", "oi", "depth")}
         for token in tokens
     }
+    # The book travels as [price, qty, orders] levels, which the market-depth API reads.
+    assert quotes[tokens[1]]["depth"] == {"buy": [[1.0, 3, 1]], "sell": [[2.0, 4, 1]]}
 
 
 def test_duplicate_entries_change_nothing(

@@ -99,6 +99,9 @@ FORGET_CONSUMERS_INTERVAL_SECONDS = 600.0
 FORGET_CONSUMER_IDLE_MS = 3_600_000
 # Quote fields copied from a tick into the last-price hash when numeric.
 QUOTE_FIELDS = ("bid", "ask", "bid_qty", "ask_qty", "volume", "oi")
+# Depth levels kept per side in the last-price hash (the contract's book is 5 deep).
+DEPTH_LEVELS = 5
+DEPTH_LEVEL_FIELDS = 3  # price, quantity, orders
 # Cached history of an instrument whose forming bar changes is invalidated at most this often.
 CACHE_INVALIDATE_SECONDS = 1.0
 REJECTED_BY_DATABASE = "db_rejected"
@@ -353,14 +356,17 @@ class TickConsumer:
             decoded = decode_entries(
                 entries, token_ids=self.tokens.ids, now_ms=now_ms, max_future_ms=self.config.max_future_ms
             )
-        for reason, count in decoded.rejected.items():
-            TICKS_REJECTED.labels(reason=str(reason)).inc(count)
         entry_ids = [entry_id for entry_id, _ in entries]
         try:
             ticks, bars, changed = self._retry("write bars", lambda: self._write(decoded))
         except (DataError, IntegrityError):
             self._process_one_by_one(entries)
             return
+        # Counted once the batch is written (a retried or split batch is not counted twice).
+        for reason, count in decoded.rejected.items():
+            TICKS_REJECTED.labels(reason=str(reason)).inc(count)
+        if len(ticks) < len(decoded):
+            TICKS_OUT_OF_SESSION.inc(len(decoded) - len(ticks))
         needs_refresh = bool(len(bars)) and bool(
             rollups_needing_refresh(start_ms=int(bars.minute_ms.min()), now=datetime.fromtimestamp(now_ms / 1000, UTC))
         )
@@ -389,9 +395,7 @@ class TickConsumer:
         ticks = decoded
         if len(decoded):
             mask = in_session(decoded.instrument_id, decoded.ts, instruments=self.tokens.by_id)
-            outside = int(mask.shape[0] - np.count_nonzero(mask))
-            if outside:
-                TICKS_OUT_OF_SESSION.inc(outside)
+            if not mask.all():
                 ticks = decoded.take(mask)
         bars = aggregate(ticks)
         return ticks, bars, write_bars(bars)
@@ -428,6 +432,9 @@ class TickConsumer:
                 value = tick.get(name)
                 if _number(value):
                     quote[name] = value
+            depth = _depth(tick.get("depth"))
+            if depth is not None:
+                quote["depth"] = depth
             quotes[info.token] = quote
         return quotes
 
@@ -661,3 +668,21 @@ class TickConsumer:
 
     def _give_up(self, what: str, state: RetryCallState) -> Any:
         raise ConsumerStopped(f"stopped while trying to {what}")
+
+
+def _depth(raw: Any) -> dict[str, list[list[float]]] | None:
+    """The tick's order book, kept only when it is well formed: {"buy"|"sell": [[price, qty, orders]]}."""
+    if not isinstance(raw, dict):
+        return None
+    book: dict[str, list[list[float]]] = {}
+    for side in ("buy", "sell"):
+        levels = raw.get(side) or []
+        if not isinstance(levels, list):
+            return None
+        clean = [
+            list(level[:DEPTH_LEVEL_FIELDS])
+            for level in levels[:DEPTH_LEVELS]
+            if isinstance(level, list | tuple) and len(level) >= 2 and all(_number(v) for v in level[:DEPTH_LEVEL_FIELDS])
+        ]
+        book[side] = clean
+    return book if book["buy"] or book["sell"] else None
