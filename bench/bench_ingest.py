@@ -322,8 +322,9 @@ class _Bench:
         client = get_redis()
         client.delete(self.key)
         client.hdel(LAST_PRICE_HASH, *[str(TOKEN_BASE + k) for k in range(N_INSTRUMENTS)])
-        for key in client.scan_iter(match=f"tv:ticks:closed:{self.key}:*", count=1000):
-            client.delete(key)
+        for pattern in (f"tv:ticks:closed:{self.key}:*", f"tv:ticks:minute:{self.key}:*"):
+            for key in client.scan_iter(match=pattern, count=1000):
+                client.delete(key)
 
 
 def _dt(ms: int) -> Any:

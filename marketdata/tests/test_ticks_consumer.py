@@ -51,8 +51,9 @@ def stream() -> Iterator[dict[str, str]]:
     yield names
     client = get_redis()
     client.delete(names["key"])
-    for key in client.scan_iter(match=f"tv:ticks:closed:{names['key']}:*", count=1000):
-        client.delete(key)
+    for pattern in (f"tv:ticks:closed:{names['key']}:*", f"tv:ticks:minute:{names['key']}:*"):
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.delete(key)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ processes and threads; every tick must end up in bars equal to the reference agg
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -24,6 +25,7 @@ from django.db import connection
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
+from marketdata.last_prices import LAST_PRICE_HASH
 from marketdata.models import Instrument
 from marketdata.tests.factories import make_instrument
 from marketdata.ticks import consumer as consumer_module
@@ -52,18 +54,21 @@ def stream() -> Iterator[dict[str, str]]:
     try:
         client = get_redis()
         client.delete(names["key"])
-        for key in client.scan_iter(match=f"tv:ticks:closed:{names['key']}:*", count=1000):
-            client.delete(key)
+        for pattern in (f"tv:ticks:closed:{names['key']}:*", f"tv:ticks:minute:{names['key']}:*"):
+            for key in client.scan_iter(match=pattern, count=1000):
+                client.delete(key)
     except redis.RedisError:
         pass
 
 
 @pytest.fixture
-def instruments() -> dict[int, Instrument]:
-    return {
+def instruments() -> Iterator[dict[int, Instrument]]:
+    yield {
         TOKEN_BASE + k: make_instrument(token=TOKEN_BASE + k, tradingsymbol=f"RSIM{k}", exchange="SIM")
         for k in range(5)
     }
+    with contextlib.suppress(redis.RedisError):  # a test may have left its private Redis configured
+        get_redis().hdel(LAST_PRICE_HASH, *[str(TOKEN_BASE + k) for k in range(5)])
 
 
 def live_ticks(tokens: list[int], *, seed: int, per_token: int, span_ms: int = 3 * MIN) -> list[dict[str, Any]]:
