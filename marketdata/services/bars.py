@@ -83,7 +83,9 @@ INSERT INTO marketdata_bar AS b (instrument_id, time, open, high, low, close, vo
 SELECT instrument_id, time, open, high, low, close, volume, oi FROM _bars_in
 ON CONFLICT (instrument_id, time) DO UPDATE
 SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-    volume = EXCLUDED.volume, oi = EXCLUDED.oi
+    volume = EXCLUDED.volume, oi = EXCLUDED.oi,
+    -- A replaced bar is authoritative: later ticks must not merge against the old ticks' metadata.
+    first_tick_ms = NULL, last_tick_ms = NULL, day_volume = NULL
 WHERE (b.open, b.high, b.low, b.close, b.volume, b.oi)
       IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume, EXCLUDED.oi)
 """

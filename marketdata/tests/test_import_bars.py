@@ -116,3 +116,13 @@ def test_missing_columns_and_unreadable_files_fail_cleanly(tmp_path: Path, instr
 def test_command_reports_counts(tmp_path: Path, instrument: Instrument, capsys: pytest.CaptureFixture[str]) -> None:
     call_command("import_bars", str(write(tmp_path, GOOD)), "--no-progress")
     assert "3 rows: 3 written, 0 unchanged, 0 rejected" in capsys.readouterr().out
+
+
+def test_a_replaced_bar_forgets_the_tick_metadata_it_was_built_from(tmp_path: Path, instrument: Instrument) -> None:
+    import_bars(table=read_table(write(tmp_path, GOOD)))
+    Bar.objects.filter(instrument=instrument).update(first_tick_ms=1, last_tick_ms=2, day_volume=3)
+    corrected = [*GOOD[:2], "NSE:TESTCO,1795405620,101.75,103,101,102.5,30,"]
+    import_bars(table=read_table(write(tmp_path, corrected)))
+    rows = list(Bar.objects.filter(instrument=instrument).order_by("time").values_list(
+        "first_tick_ms", "last_tick_ms", "day_volume"))
+    assert rows == [(1, 2, 3), (1, 2, 3), (None, None, None)]

@@ -31,3 +31,6 @@ HISTORY_CACHE_NAMESPACE = f"tv:test:{uuid.uuid4().hex[:12]}:hist"
 
 # Pages without ?symbol= open on a fixed symbol in tests; the session-dependent default has its own test.
 CHART_DEFAULT_SYMBOL = "NSE:NIFTY 50"
+
+# A stream of the run's own: the readiness check reads it, and nothing else may write to it.
+TICK_STREAM = f"test:ticks:{uuid.uuid4().hex[:12]}"
