@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from .base import *  # noqa: F403
-from .base import REST_FRAMEWORK, STATIC_ROOT
+from .base import REST_FRAMEWORK, STATIC_ROOT, env
 from .environment import DATA_DIR, secret
 from .local_secret import local_secret_key
 
@@ -27,10 +27,10 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Each test run gets its own Redis key space: databases are recreated between runs (ids repeat)
 # while Redis keeps its keys, and several runs may share one Redis.
-HISTORY_CACHE_NAMESPACE = f"tv:test:{uuid.uuid4().hex[:12]}:hist"
+HISTORY_CACHE_NAMESPACE = env.str("HISTORY_CACHE_NAMESPACE", default=f"tv:test:{uuid.uuid4().hex[:12]}:hist")
 
 # Pages without ?symbol= open on a fixed symbol in tests; the session-dependent default has its own test.
 CHART_DEFAULT_SYMBOL = "NSE:NIFTY 50"
 
 # A stream of the run's own: the readiness check reads it, and nothing else may write to it.
-TICK_STREAM = f"test:ticks:{uuid.uuid4().hex[:12]}"
+TICK_STREAM = env.str("TICK_STREAM", default=f"test:ticks:{uuid.uuid4().hex[:12]}")
