@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 from tradeviz.errors import UpstreamUnavailable
@@ -14,18 +16,22 @@ CALENDAR_FETCH_TIME_LIMIT = 180
 CALENDAR_FETCH_MAX_RETRIES = 3
 CALENDAR_FETCH_RETRY_BACKOFF = 300
 CALENDAR_FETCH_RETRY_BACKOFF_MAX = 1800
+# Both fetch jobs retry and time out alike.
+CALENDAR_FETCH_TASK_OPTIONS: dict[str, Any] = {
+    "ignore_result": True,
+    "autoretry_for": (UpstreamUnavailable,),
+    "max_retries": CALENDAR_FETCH_MAX_RETRIES,
+    "retry_backoff": CALENDAR_FETCH_RETRY_BACKOFF,
+    "retry_backoff_max": CALENDAR_FETCH_RETRY_BACKOFF_MAX,
+    "retry_jitter": True,
+    "soft_time_limit": CALENDAR_FETCH_SOFT_TIME_LIMIT,
+    "time_limit": CALENDAR_FETCH_TIME_LIMIT,
+}
 
 
 @shared_task(
     name="marketdata.fetch_holidays",
-    ignore_result=True,
-    autoretry_for=(UpstreamUnavailable,),
-    max_retries=CALENDAR_FETCH_MAX_RETRIES,
-    retry_backoff=CALENDAR_FETCH_RETRY_BACKOFF,
-    retry_backoff_max=CALENDAR_FETCH_RETRY_BACKOFF_MAX,
-    retry_jitter=True,
-    soft_time_limit=CALENDAR_FETCH_SOFT_TIME_LIMIT,
-    time_limit=CALENDAR_FETCH_TIME_LIMIT,
+    **CALENDAR_FETCH_TASK_OPTIONS,
 )
 def fetch_holidays() -> int:
     """Refresh holidays and special sessions from HOLIDAYS_SOURCE_URL; returns the CalendarFetchRun id."""
@@ -36,14 +42,7 @@ def fetch_holidays() -> int:
 
 @shared_task(
     name="marketdata.fetch_corporate_actions",
-    ignore_result=True,
-    autoretry_for=(UpstreamUnavailable,),
-    max_retries=CALENDAR_FETCH_MAX_RETRIES,
-    retry_backoff=CALENDAR_FETCH_RETRY_BACKOFF,
-    retry_backoff_max=CALENDAR_FETCH_RETRY_BACKOFF_MAX,
-    retry_jitter=True,
-    soft_time_limit=CALENDAR_FETCH_SOFT_TIME_LIMIT,
-    time_limit=CALENDAR_FETCH_TIME_LIMIT,
+    **CALENDAR_FETCH_TASK_OPTIONS,
 )
 def fetch_corporate_actions() -> int:
     """Refresh corporate actions from CORPORATE_ACTIONS_SOURCE_URL; returns the CalendarFetchRun id."""

@@ -119,6 +119,14 @@ def adjust_for_corporate_actions(body: bytes, *, instrument_id: int) -> bytes:
     return orjson.dumps(data)
 
 
+def time_range(request: Request) -> tuple[int, int]:
+    """The required `from` and `to` parameters (Unix seconds)."""
+    start, end = int_param(request, "from"), int_param(request, "to")
+    assert start is not None
+    assert end is not None
+    return start, end
+
+
 class UdfApi(APIView):
     """Base: UDF-shaped errors for everything that can go wrong."""
 
@@ -325,9 +333,7 @@ class UdfMarksApi(UdfApi):
     @extend_schema(summary="Bar marks (ML labels)", responses={200: dict})
     def get(self, request: Request) -> HttpResponse:
         ref = instrument_by_symbol(request.query_params.get("symbol", ""))
-        start, end = int_param(request, "from"), int_param(request, "to")
-        assert start is not None
-        assert end is not None
+        start, end = time_range(request)
         marks = bar_marks(instrument_id=ref.id, start=start, end=end, resolution=request.query_params.get("resolution", "1D"))
         return json_response(marks)
 
@@ -336,9 +342,7 @@ class UdfTimescaleMarksApi(UdfApi):
     @extend_schema(summary="Time-scale marks (holidays, expiries, corporate actions)", responses={200: dict})
     def get(self, request: Request) -> HttpResponse:
         ref = instrument_by_symbol(request.query_params.get("symbol", ""))
-        start, end = int_param(request, "from"), int_param(request, "to")
-        assert start is not None
-        assert end is not None
+        start, end = time_range(request)
         return json_response(timescale_marks(ref=ref, start=start, end=end))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -27,6 +29,11 @@ CHAIN_PARAMETERS = [
 SIDE_CHOICES = ("ce", "pe", "both")
 
 
+def _requested_chain(request: Request) -> Any:
+    """The chain named by the `underlying` and `expiry` parameters, or 404."""
+    return chain_or_404(text_param(request, "underlying", required=True), required_date(request, "expiry"))
+
+
 class ExpiryMetricsApi(APIView):
     """`{"underlying", "expiry", "resolution", "t": [...], "pcr_oi": [...], "max_pain": [...], "atm_iv": [...], …}`."""
 
@@ -38,9 +45,7 @@ class ExpiryMetricsApi(APIView):
         responses={200: dict},
     )
     def get(self, request: Request) -> HttpResponse:
-        chain = chain_or_404(
-            text_param(request, "underlying", required=True), required_date(request, "expiry")
-        )
+        chain = _requested_chain(request)
         body = metrics_series(
             chain=chain,
             resolution=choice_param(request, "resolution", choices=METRIC_RESOLUTIONS, default="1"),
@@ -64,9 +69,7 @@ class StrikeSeriesApi(APIView):
         responses={200: dict},
     )
     def get(self, request: Request) -> HttpResponse:
-        chain = chain_or_404(
-            text_param(request, "underlying", required=True), required_date(request, "expiry")
-        )
+        chain = _requested_chain(request)
         side = choice_param(request, "side", choices=SIDE_CHOICES, default="both")
         body = strike_series(
             chain=chain,
@@ -91,9 +94,7 @@ class StraddleApi(APIView):
         responses={200: dict},
     )
     def get(self, request: Request) -> HttpResponse:
-        chain = chain_or_404(
-            text_param(request, "underlying", required=True), required_date(request, "expiry")
-        )
+        chain = _requested_chain(request)
         body = straddle_series(
             chain=chain,
             resolution=choice_param(request, "resolution", choices=METRIC_RESOLUTIONS, default="1"),
